@@ -1,0 +1,171 @@
+"""Master keys: a wrong key writes nothing; rotation rewraps and resumes after a kill."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from vault import KeyUnavailable, NewCustomer, Vault
+from vault.crypto.keysource import FileKeySource
+from vault.store.schema import customer_fields, customers, metadata
+
+
+def snapshot(vault: Vault) -> dict[str, list[tuple[object, ...]]]:
+    with vault.engine.connect() as connection:
+        return {
+            table.name: sorted(
+                (tuple(row) for row in connection.execute(select(table))), key=repr
+            )
+            for table in metadata.sorted_tables
+        }
+
+
+def load_customers(vault: Vault, count: int) -> dict[str, str]:
+    ids = vault.add_customers(
+        (NewCustomer(fields={"name": f"客户{i}", "phone": f"1380000{i:04d}"}) for i in range(count)),
+        source="t",
+    )
+    return {cid: vault.get_customer(cid).get("phone") or "" for cid in ids}
+
+
+def test_wrong_master_key_is_refused_before_anything_is_written(vault: Vault, home: Path) -> None:
+    load_customers(vault, 3)
+    before = snapshot(vault)
+    vault.close()
+    os.unlink(home / "master.key")
+    FileKeySource(home / "master.key").create(1)  # a different key, same version
+    with pytest.raises(KeyUnavailable, match="wrong master key"):
+        Vault.open(home)
+    reopened_engine_vault = before  # nothing could have been written: compare through SQL
+    from vault.store.engine import make_engine
+    from vault.config import VaultHome
+
+    engine = make_engine(VaultHome.resolve(home).read_settings().db_url)
+    with engine.connect() as connection:
+        after = {
+            table.name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+            for table in metadata.sorted_tables
+        }
+    engine.dispose()
+    assert after == reopened_engine_vault
+
+
+def test_missing_key_file_is_a_clear_error(vault: Vault, home: Path) -> None:
+    vault.close()
+    os.unlink(home / "master.key")
+    with pytest.raises(KeyUnavailable, match="does not exist"):
+        Vault.open(home)
+
+
+def test_key_file_readable_by_others_is_refused(vault: Vault, home: Path) -> None:
+    vault.close()
+    os.chmod(home / "master.key", 0o644)
+    with pytest.raises(KeyUnavailable, match="accessible by other users") as caught:
+        Vault.open(home)
+    assert "chmod 600" in caught.value.diagnostics()
+
+
+def test_key_file_is_created_0600(vault: Vault, home: Path) -> None:
+    assert (home / "master.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(vault: Vault) -> None:
+    phones = load_customers(vault, 23)
+    with vault.engine.connect() as connection:
+        fields_before = sorted(connection.execute(select(customer_fields.c.value)).scalars())
+    report = vault.rotate_keys(batch_size=5)
+    assert report.to_version == 2 and report.rewrapped == 23 + 1 and not report.resumed
+    with vault.engine.connect() as connection:
+        assert sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
+        assert set(connection.execute(select(customers.c.kek_version)).scalars()) == {2}
+    reopened = Vault.open(vault.home.path)
+    assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
+    status = reopened.key_status()
+    assert status.active_version == 2 and not status.rotation_in_progress
+    assert [v.data_keys for v in status.versions] == [0, 23]
+    reopened.retire_key_version(1)
+    assert Vault.open(vault.home.path).find_customers("phone", "13800000007")
+    reopened.close()
+
+
+def test_retiring_the_active_or_a_used_version_is_refused(vault: Vault) -> None:
+    load_customers(vault, 2)
+    with pytest.raises(KeyUnavailable, match="active"):
+        vault.retire_key_version(1)
+
+
+KILL_AFTER_FIRST_BATCH = """
+import os, signal, sys
+from vault import Vault
+vault = Vault.open(sys.argv[1])
+vault.rotate_keys(batch_size=4, on_batch=lambda n: os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_rotation_killed_halfway_completes_when_run_again(vault: Vault, home: Path) -> None:
+    phones = load_customers(vault, 17)
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_AFTER_FIRST_BATCH, str(home)], capture_output=True
+    )
+    assert result.returncode == -9
+    status = vault.key_status()
+    assert status.rotation_in_progress and status.pending_rewrap == 17 + 1 - 4
+    reopened = Vault.open(home)
+    report = reopened.rotate_keys(batch_size=4)
+    assert report.resumed and report.to_version == 2 and report.rewrapped == 17 + 1 - 4
+    assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
+    with reopened.engine.connect() as connection:
+        assert connection.execute(
+            select(func.count()).select_from(customers).where(customers.c.kek_version != 2)
+        ).scalar_one() == 0
+    next_report = reopened.rotate_keys()
+    assert next_report.to_version == 3 and not next_report.resumed
+    reopened.close()
+
+
+def test_env_key_source_opens_and_rejects_a_wrong_key(
+    home: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("VAULT_MASTER_KEY", key)
+    vault, _ = Vault.init(home, db_url=db_url, key_source="env")
+    cid = vault.add_customer({"name": "张三"}, source="t")
+    vault.close()
+    assert Vault.open(home).get_customer(cid).get("name") == "张三"
+    monkeypatch.setenv("VAULT_MASTER_KEY", f"2:{key}")  # no version 1 any more
+    with pytest.raises(KeyUnavailable, match="no master key version 1"):
+        Vault.open(home)
+    monkeypatch.setenv("VAULT_MASTER_KEY", base64.b64encode(os.urandom(32)).decode())
+    with pytest.raises(KeyUnavailable, match="wrong master key"):
+        Vault.open(home)
+    monkeypatch.setenv("VAULT_MASTER_KEY", "not base64!")
+    with pytest.raises(KeyUnavailable, match="not valid base64"):
+        Vault.open(home)
+
+
+def test_env_rotation_uses_the_version_the_operator_added(
+    home: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v1 = base64.b64encode(os.urandom(32)).decode()
+    monkeypatch.setenv("VAULT_MASTER_KEY", v1)
+    vault, _ = Vault.init(home, db_url=db_url, key_source="env")
+    with pytest.raises(KeyUnavailable, match="no key version 2"):
+        vault.rotate_keys()
+    monkeypatch.setenv("VAULT_MASTER_KEY", f"1:{v1},2:{base64.b64encode(os.urandom(32)).decode()}")
+    assert vault.rotate_keys().to_version == 2
+    vault.close()
+
+
+def test_passphrase_key_source_opens_and_rejects_a_wrong_passphrase(home: Path, db_url: str) -> None:
+    vault, _ = Vault.init(home, db_url=db_url, key_source="passphrase", passphrase="correct horse")
+    cid = vault.add_customer({"name": "张三"}, source="t")
+    vault.close()
+    assert Vault.open(home, passphrase="correct horse").get_customer(cid).get("name") == "张三"
+    with pytest.raises(KeyUnavailable, match="wrong master key"):
+        Vault.open(home, passphrase="battery staple")

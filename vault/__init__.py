@@ -1,0 +1,53 @@
+"""A privacy-focused customer data vault.
+
+The public surface is what ``__all__`` lists (``tests/test_public_api.py`` pins it); everything
+else is internal and may change.
+"""
+
+from vault.errors import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    DecryptionFailed,
+    InvalidValue,
+    KeyUnavailable,
+    MigrationRequired,
+    NotFound,
+    StoreError,
+    VaultError,
+)
+from vault.hookspecs import hookimpl
+from vault.records import (
+    Customer,
+    FieldValue,
+    Identity,
+    Interaction,
+    NewCustomer,
+    Order,
+    OrderItem,
+    Page,
+)
+from vault.vault import Vault
+
+__all__ = [
+    "AccessDenied",
+    "ConfigError",
+    "Conflict",
+    "Customer",
+    "DecryptionFailed",
+    "FieldValue",
+    "Identity",
+    "Interaction",
+    "InvalidValue",
+    "KeyUnavailable",
+    "MigrationRequired",
+    "NewCustomer",
+    "NotFound",
+    "Order",
+    "OrderItem",
+    "Page",
+    "StoreError",
+    "Vault",
+    "VaultError",
+    "hookimpl",
+]

@@ -1,0 +1,458 @@
+"""The ``vault`` command: a thin layer over :class:`vault.Vault`; each command is one call.
+
+Errors: a :class:`~vault.errors.VaultError` prints one line (and its hint) on stderr and exits
+1; ``--debug`` adds the traceback. Every read command takes ``--json`` and then prints JSON only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from vault.errors import VaultError
+from vault.log import configure_logging
+from vault.serialise import customer_to_json
+from vault.vault import Vault
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CLI_SOURCE = "cli"
+
+
+class State:
+    """What every command shares: where the vault lives and how to open it."""
+
+    def __init__(self, home: str | None, debug: bool) -> None:
+        self.home = home
+        self.debug = debug
+        self._vault: Vault | None = None
+
+    def passphrase(self) -> str | None:
+        if os.environ.get("VAULT_PASSPHRASE"):
+            return os.environ["VAULT_PASSPHRASE"]
+        if sys.stdin.isatty():
+            return str(click.prompt("Vault passphrase", hide_input=True))
+        return None
+
+    def open(self) -> Vault:
+        if self._vault is None:
+            from vault.config import VaultHome
+
+            home = VaultHome.resolve(self.home)
+            passphrase = None
+            if home.exists() and home.read_settings().key_source == "passphrase":
+                passphrase = self.passphrase()
+            self._vault = Vault.open(self.home, passphrase=passphrase)
+        return self._vault
+
+    def close(self) -> None:
+        if self._vault is not None:
+            self._vault.close()
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(
+                f"expected FIELD=VALUE, got {name.strip() or pair[:0]!r}=…", param_hint=option
+            )
+        values[name.strip()] = value
+    return values
+
+
+class VaultGroup(click.Group):
+    """Turns ``VaultError`` into one clear line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VaultError as error:
+            state = ctx.obj if isinstance(ctx.obj, State) else None
+            if state is not None and state.debug:
+                traceback.print_exc()
+            fail(error)
+        finally:
+            if isinstance(ctx.obj, State):
+                ctx.obj.close()
+
+
+def fail(error: VaultError) -> NoReturn:
+    click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+    if error.hint:
+        click.echo(error.hint, err=True)
+    sys.exit(1)
+
+
+@click.group(cls=VaultGroup)
+@click.option(
+    "--home",
+    envvar="VAULT_HOME",
+    type=click.Path(file_okay=False),
+    help="The vault home (default ./.vault, or VAULT_HOME).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.version_option(package_name="customer-data-vault")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
+    """The customer data vault: encrypted customer PII, searchable without decrypting."""
+    configure_logging(level="DEBUG" if debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
+    ctx.obj = State(home, debug)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+# --- init, migrate -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--db", "db_url", envvar="VAULT_DB_URL", help="Database URL (default: SQLite file in the home)."
+)
+@click.option(
+    "--key-source",
+    type=click.Choice(["file", "passphrase", "env", "plugin"]),
+    default="file",
+    show_default=True,
+    help="Where the master key comes from.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> None:
+    """Create a vault: database, master key, policies, and the first admin token."""
+    passphrase = None
+    if key_source == "passphrase":
+        passphrase = os.environ.get("VAULT_PASSPHRASE") or str(
+            click.prompt("New vault passphrase", hide_input=True, confirmation_prompt=True)
+        )
+    vault, token = Vault.init(
+        state.home, db_url=db_url, key_source=key_source, passphrase=passphrase
+    )
+    with vault:
+        if as_json:
+            emit_json(
+                {
+                    "home": str(vault.location),
+                    "db_url_backend": vault.engine.dialect.name,
+                    "key_source": key_source,
+                    "admin_token": token,
+                }
+            )
+            return
+        click.echo(
+            f"Vault created at {vault.location} "
+            f"({vault.engine.dialect.name}, key source: {key_source})."
+        )
+        click.echo("Admin token (shown once; store it in a password manager):")
+        click.echo(f"  {token}")
+
+
+@cli.command()
+@pass_state
+def migrate(state: State) -> None:
+    """Upgrade the database schema to this version of the vault."""
+    from vault.config import VaultHome
+    from vault.store import migrate as migrations
+    from vault.store.engine import make_engine
+
+    settings = VaultHome.resolve(state.home).read_settings()
+    engine = make_engine(settings.db_url)
+    try:
+        migrations.upgrade(engine)
+        click.echo(f"Schema at revision {migrations.current_revision(engine)}.")
+    finally:
+        engine.dispose()
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def customer() -> None:
+    """Add, update, show, find and list customers."""
+
+
+@customer.command("add")
+@click.option("--name", help="Full name.")
+@click.option("--phone", help="Mobile phone, any common format (+86 is the default region).")
+@click.option("--email", help="Email address.")
+@click.option(
+    "--set", "assignments", multiple=True, metavar="FIELD=VALUE", help="Any catalogue field."
+)
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="PLATFORM:ID",
+    help="A platform identity, e.g. youzan:yz_open_id_value.",
+)
+@click.option("--source", default=CLI_SOURCE, show_default=True, help="Provenance of the values.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def customer_add(
+    state: State,
+    name: str | None,
+    phone: str | None,
+    email: str | None,
+    assignments: tuple[str, ...],
+    identities: tuple[str, ...],
+    source: str,
+    as_json: bool,
+) -> None:
+    """Add a customer and print its id."""
+    fields = {k: v for k, v in {"name": name, "phone": phone, "email": email}.items() if v}
+    fields.update(parse_assignments(assignments, "--set"))
+    pairs = []
+    for item in identities:
+        platform, sep, external_id = item.partition(":")
+        if not sep:
+            raise click.BadParameter("expected PLATFORM:ID", param_hint="--identity")
+        pairs.append((platform, external_id))
+    if not fields and not pairs:
+        raise click.UsageError(
+            "give at least one field (--name, --phone, --email, --set) or --identity"
+        )
+    customer_id = state.open().add_customer(fields, source=source, identities=pairs)
+    if as_json:
+        emit_json({"id": customer_id})
+    else:
+        click.echo(customer_id)
+
+
+@customer.command("update")
+@click.argument("customer_id")
+@click.option("--set", "assignments", multiple=True, required=True, metavar="FIELD=VALUE")
+@click.option("--source", default=CLI_SOURCE, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def customer_update(
+    state: State, customer_id: str, assignments: tuple[str, ...], source: str, as_json: bool
+) -> None:
+    """Set fields of a customer (a masked value never replaces a full one)."""
+    changed = state.open().update_customer(
+        customer_id, parse_assignments(assignments, "--set"), source=source
+    )
+    if as_json:
+        emit_json({"id": customer_id, "changed": changed})
+    else:
+        click.echo(f"Changed: {', '.join(changed) if changed else 'nothing'}")
+
+
+def _print_customer(data: dict[str, Any]) -> None:
+    click.echo(f"Customer {data['id']}  (created {data['created_at']})")
+    for name, value in data["fields"].items():
+        flag = "  [masked]" if value["masked"] else ""
+        click.echo(
+            f"  {name:<18} {value['value']}{flag}   ← {value['source']}, {value['observed_at']}"
+        )
+    for identity in data["identities"]:
+        click.echo(f"  identity           {identity['platform']}:{identity['external_id']}")
+    if data["tags"]:
+        click.echo(f"  tags               {', '.join(data['tags'])}")
+
+
+@customer.command("show")
+@click.argument("customer_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def customer_show(state: State, customer_id: str, as_json: bool) -> None:
+    """Show one customer with each field's provenance."""
+    data = customer_to_json(state.open().get_customer(customer_id))
+    if as_json:
+        emit_json(data)
+    else:
+        _print_customer(data)
+
+
+@customer.command("find")
+@click.option("--phone")
+@click.option("--email")
+@click.option("--id-number")
+@click.option("--platform", help="With --external-id: a platform identity.")
+@click.option("--external-id")
+@click.option("--field", help="With --value: any searchable catalogue field.")
+@click.option("--value")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def customer_find(
+    state: State,
+    phone: str | None,
+    email: str | None,
+    id_number: str | None,
+    platform: str | None,
+    external_id: str | None,
+    field: str | None,
+    value: str | None,
+    as_json: bool,
+) -> None:
+    """Find customers by an exact value (matched through blind indexes, never by decrypting)."""
+    criteria = [
+        (f, v)
+        for f, v in (("phone", phone), ("email", email), ("id_number", id_number), (field, value))
+        if f and v is not None
+    ]
+    by_identity = platform is not None or external_id is not None
+    if len(criteria) + int(by_identity) != 1:
+        raise click.UsageError(
+            "give exactly one of --phone, --email, --id-number, --platform with --external-id, "
+            "or --field with --value"
+        )
+    vault = state.open()
+    if by_identity:
+        if not (platform and external_id):
+            raise click.UsageError("--platform and --external-id go together")
+        found = vault.find_by_identity(platform, external_id)
+        ids = [found] if found else []
+    else:
+        ids = vault.find_customers(*criteria[0])
+    results = [customer_to_json(vault.get_customer(cid)) for cid in ids]
+    if as_json:
+        emit_json(results)
+        return
+    if not results:
+        click.echo("No customer found.")
+    for data in results:
+        _print_customer(data)
+
+
+@customer.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--after", help="Continue after this customer id (from the previous page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def customer_list(state: State, limit: int, after: str | None, as_json: bool) -> None:
+    """List customer ids, a page at a time."""
+    page = state.open().list_customers(limit=limit, after=after)
+    if as_json:
+        emit_json({"customer_ids": list(page.customer_ids), "next_after": page.next_after})
+        return
+    for customer_id in page.customer_ids:
+        click.echo(customer_id)
+    if page.next_after:
+        click.echo(f"(more: --after {page.next_after})", err=True)
+
+
+@customer.command("tag")
+@click.argument("customer_id")
+@click.argument("tag")
+@pass_state
+def customer_tag(state: State, customer_id: str, tag: str) -> None:
+    """Tag a customer."""
+    state.open().tag_customers([customer_id], tag, source=CLI_SOURCE)
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """Master key versions: status, rotation, retirement."""
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def keys_status(state: State, as_json: bool) -> None:
+    """Show master key versions and how many data keys each wraps."""
+    status = state.open().key_status()
+    data = {
+        "active_version": status.active_version,
+        "rotation_in_progress": status.rotation_in_progress,
+        "pending_rewrap": status.pending_rewrap,
+        "versions": [asdict(v) for v in status.versions],
+    }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"Active master key version: {status.active_version}")
+    if status.rotation_in_progress:
+        click.echo(
+            f"Rotation in progress: {status.pending_rewrap} keys still to rewrap "
+            "(run `vault keys rotate` to finish)."
+        )
+    for v in status.versions:
+        state_text = "retired" if v.retired else ("loaded" if v.loaded else "not available")
+        click.echo(
+            f"  v{v.version}  {v.source:<10} {state_text:<13} data keys: {v.data_keys:>9}"
+            f"  system keys: {v.system_keys}  created {v.created_at}"
+        )
+
+
+@keys.command("rotate")
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def keys_rotate(state: State, batch_size: int, as_json: bool) -> None:
+    """Add a master key version and rewrap every data key (resumes an interrupted rotation)."""
+    vault = state.open()
+    pending = vault.key_status().pending_rewrap
+    if as_json or not sys.stderr.isatty():
+        report = vault.rotate_keys(batch_size=batch_size)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as progress:
+            task = progress.add_task("Rewrapping data keys", total=pending or None)
+            report = vault.rotate_keys(
+                batch_size=batch_size, on_batch=lambda n: progress.advance(task, n)
+            )
+    if as_json:
+        emit_json(asdict(report))
+        return
+    verb = "Resumed rotation to" if report.resumed else "Rotated to"
+    click.echo(f"{verb} master key version {report.to_version}: {report.rewrapped} keys rewrapped.")
+
+
+@keys.command("retire")
+@click.argument("version", type=int)
+@pass_state
+def keys_retire(state: State, version: int) -> None:
+    """Retire a master key version that no data key uses any more."""
+    state.open().retire_key_version(version)
+    click.echo(f"Master key version {version} retired.")
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to create the demo vault (default: a new folder ./vault-demo-N).",
+)
+@click.option(
+    "--customers", "count", default=300, show_default=True, type=click.IntRange(1, 1_000_000)
+)
+@click.option("--seed", default=2026, show_default=True)
+def demo(directory: Path | None, count: int, seed: int) -> None:
+    """Create a vault in a fresh folder, load synthetic customers and show the vault at work."""
+    from vault.demo import run_demo
+
+    run_demo(directory, count=count, seed=seed, echo=click.echo)
+
+
+def main() -> None:
+    try:
+        cli(prog_name="vault")
+    except VaultError as error:  # raised outside a command's own handling, e.g. in callbacks
+        fail(error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The vault's one exception hierarchy.
+
+```
+* VaultError                 anything the vault reports to a user; has diagnostics()
+  x ConfigError              vault home, settings file, policy file
+  x KeyUnavailable           wrong or missing master key, unknown or retired key version
+  x DecryptionFailed         a ciphertext does not open under its customer/field/key version
+  x InvalidValue             a field value that does not normalise (bad phone, bad ID number)
+  x AccessDenied             principal, role, purpose or consent says no
+  x StoreError               the database
+      x NotFound             no such customer (or it was erased)
+      x Conflict             a uniqueness rule (an identity already bound to another customer)
+      x MigrationRequired    the database schema is not at the version this code expects
+```
+
+Messages carry ids, field names and key versions, never a value: a phone number, name or address
+must not reach a log line or a terminal through an exception. Developer misuse (wrong argument
+types) stays ``TypeError``/``ValueError``.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class: an error a user can act on. ``diagnostics()`` adds what to do next."""
+
+    hint: str = ""
+
+    def diagnostics(self) -> str:
+        text = str(self)
+        return f"{text}\n{self.hint}" if self.hint else text
+
+
+class ConfigError(VaultError):
+    """The vault home, its settings or a policy file is missing or malformed."""
+
+
+class KeyUnavailable(VaultError):
+    """The master key is missing or wrong, or a key version is unknown or retired."""
+
+    def __init__(self, message: str, *, version: int | None = None, hint: str = "") -> None:
+        super().__init__(message)
+        self.version = version
+        self.hint = hint or (
+            "Check VAULT_HOME and the key source (`vault keys status`), "
+            "or set VAULT_MASTER_KEY / VAULT_PASSPHRASE as the vault was initialised."
+        )
+
+
+class DecryptionFailed(VaultError):
+    """A ciphertext did not open. One error for every cause, with no hint which.
+
+    Causes include: a ciphertext copied from another customer or field, a tampered byte, an
+    unknown suite, a truncated value, a key version that does not match.
+    """
+
+    def __init__(self, *, customer_id: str, field: str, key_version: int | None) -> None:
+        version = "unknown" if key_version is None else str(key_version)
+        super().__init__(
+            f"integrity check failed: the ciphertext of field {field!r} of customer "
+            f"{customer_id} (key version {version}) does not open; it was altered or moved "
+            f"from another row or field"
+        )
+        self.customer_id = customer_id
+        self.field = field
+        self.key_version = key_version
+        self.hint = "The stored value is not trustworthy. Restore it from a backup or rewrite it."
+
+
+class InvalidValue(VaultError):
+    """A value could not be normalised or validated for its field. Never carries the value."""
+
+    def __init__(self, *, field: str, reason: str) -> None:
+        super().__init__(f"invalid value for field {field!r}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class AccessDenied(VaultError):
+    """A principal, role, purpose or consent refused an action. Always audited."""
+
+    def __init__(
+        self,
+        *,
+        principal: str,
+        action: str,
+        reason: str,
+        purpose: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        parts = [f"access denied: {principal} may not {action}"]
+        if field:
+            parts.append(f"field {field!r}")
+        if purpose:
+            parts.append(f"for purpose {purpose!r}")
+        super().__init__(" ".join(parts) + f": {reason}")
+        self.principal = principal
+        self.action = action
+        self.reason = reason
+        self.purpose = purpose
+        self.field = field
+
+
+class StoreError(VaultError):
+    """The database refused or failed an operation."""
+
+
+class NotFound(StoreError):
+    """No such record (for a customer: never existed, or erased)."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule was broken (for example an identity bound to another customer)."""
+
+
+class MigrationRequired(StoreError):
+    """The database schema is behind (or ahead of) this version of the vault."""
+
+    hint = "Run `vault migrate` (or `alembic upgrade head`) against this database."

@@ -1,0 +1,44 @@
+"""Plugin hook specifications: the vault's public extension API (pluggy, project ``vault``).
+
+A plugin is a module or object with functions marked ``@vault.hookimpl`` whose names match these
+specs, registered through the ``vault`` entry-point group in its package metadata::
+
+    [project.entry-points.vault]
+    my_kms = "my_package.vault_plugin"
+
+Built-in plugins register through the same group.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vault")
+hookimpl = pluggy.HookimplMarker("vault")
+
+
+# --- key providers ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def vault_master_key(version: int) -> bytes | None:
+    """Return the 32-byte master key (KEK) of ``version``, or ``None`` to let the next provider try.
+
+    Used when the vault was initialised with ``--key-source plugin`` (a KMS or HSM). The vault
+    checks the returned key against the check value it stored for that version and refuses a
+    wrong key before writing anything. Stops at the first non-``None`` result.
+
+    :param version: the master key version, from 1 upwards.
+    """
+
+
+@hookspec(firstresult=True)
+def vault_create_master_key(version: int) -> bytes | None:
+    """Create (or return again, if it already exists) the 32-byte master key of a new ``version``.
+
+    Called by ``vault init`` for version 1 and by ``vault keys rotate`` for each new version. It
+    must be idempotent: a rotation killed after this call asks again for the same version.
+    Stops at the first non-``None`` result.
+
+    :param version: the new master key version.
+    """

@@ -1,0 +1,53 @@
+"""The plugin manager: built-in plugins and those found through the ``vault`` entry points.
+
+Entry points are loaded lazily, on the first call of :func:`get_plugin_manager`, not at import.
+A plugin that fails to load is reported by name (:func:`plugin_load_errors`) and does not stop
+the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+import pluggy
+import structlog
+
+from vault import hookspecs
+
+ENTRY_POINT_GROUP = "vault"
+BUILTIN_PLUGINS: tuple[str, ...] = ()
+
+_log = structlog.get_logger("vault.plugins")
+_manager: pluggy.PluginManager | None = None
+_load_errors: dict[str, str] = {}
+
+
+def _new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("vault")
+    manager.add_hookspecs(hookspecs)
+    for module_name in BUILTIN_PLUGINS:
+        manager.register(importlib.import_module(module_name), name=module_name)
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if manager.has_plugin(entry_point.name):
+            continue
+        try:
+            manager.register(entry_point.load(), name=entry_point.name)
+        except Exception as exc:  # a broken plugin must not stop the others
+            _load_errors[entry_point.name] = f"{type(exc).__name__}: {exc}"
+            _log.warning("plugin_load_failed", plugin=entry_point.name, error=type(exc).__name__)
+    manager.check_pending()
+    return manager
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    global _manager
+    if _manager is None:
+        _manager = _new_manager()
+    return _manager
+
+
+def plugin_load_errors() -> dict[str, str]:
+    """Plugins that failed to load, by entry-point name, with the error's type and message."""
+    get_plugin_manager()
+    return dict(_load_errors)

@@ -1,0 +1,581 @@
+"""Customers, their fields, identities, orders, interactions and tags in the store.
+
+Every personal field is sealed under the customer's own data key before it reaches SQL, and
+searchable fields carry a blind index of their normalised value. This module knows nothing of
+principals or policy: it is reached only through :class:`vault.Vault`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+
+from vault.crypto import BlindIndexer, CustomerCipher, Keyring
+from vault.errors import Conflict, InvalidValue, NotFound
+from vault.fields import FieldCatalogue
+from vault.records import (
+    Customer,
+    FieldValue,
+    Identity,
+    Interaction,
+    NewCustomer,
+    Order,
+    Page,
+)
+from vault.store._errors import mapped_store_errors
+from vault.store.engine import as_utc, utcnow
+from vault.store.schema import (
+    customer_fields,
+    customer_identities,
+    customer_tags,
+    customers,
+    interactions,
+    order_items,
+    orders,
+    tags,
+)
+
+DEK_VERSION = 1
+CIPHER_CACHE_SIZE = 4096
+IDENTITY_INDEX_PREFIX = "identity:"
+INTERACTION_KINDS = frozenset({"consultation", "review", "complaint", "feedback"})
+
+
+def _identity_field(platform: str) -> str:
+    return IDENTITY_INDEX_PREFIX + platform
+
+
+def _check_platform(platform: str) -> str:
+    if not platform or not platform.replace("_", "").replace("-", "").isalnum():
+        raise InvalidValue(field="platform", reason="a platform name is letters, digits, - and _")
+    return platform.lower()
+
+
+class CustomerStore:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: Keyring,
+        indexer: BlindIndexer,
+        catalogue: FieldCatalogue,
+    ) -> None:
+        self._engine = engine
+        self._keyring = keyring
+        self._indexer = indexer
+        self._catalogue = catalogue
+        self._ciphers: OrderedDict[str, CustomerCipher] = OrderedDict()
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+
+    def _cipher(self, connection: Connection, customer_id: str) -> CustomerCipher:
+        cipher = self._ciphers.get(customer_id)
+        if cipher is not None:
+            self._ciphers.move_to_end(customer_id)
+            return cipher
+        row = connection.execute(
+            select(customers.c.dek_version, customers.c.wrapped_dek).where(
+                customers.c.id == customer_id, customers.c.erased_at.is_(None)
+            )
+        ).first()
+        if row is None or row.wrapped_dek is None:
+            raise NotFound(f"no customer {customer_id}")
+        dek = self._keyring.unwrap_data_key(customer_id, row.wrapped_dek, row.dek_version)
+        cipher = CustomerCipher(customer_id, dek, row.dek_version)
+        self._ciphers[customer_id] = cipher
+        if len(self._ciphers) > CIPHER_CACHE_SIZE:
+            self._ciphers.popitem(last=False)
+        return cipher
+
+    def forget_cipher(self, customer_id: str) -> None:
+        self._ciphers.pop(customer_id, None)
+
+    # --- field rows ------------------------------------------------------------------------
+
+    def _field_row(
+        self,
+        cipher: CustomerCipher,
+        name: str,
+        raw: str,
+        source: str,
+        observed_at: datetime,
+        now: datetime,
+    ) -> dict[str, Any]:
+        spec = self._catalogue.spec(name)
+        normalised = spec.normalise(raw)
+        text = normalised.value.encode()
+        return {
+            "customer_id": cipher.customer_id,
+            "field": name,
+            "value": cipher.seal(name, text) if spec.encrypted else text,
+            "blind_index": (
+                self._indexer.digest(name, normalised.value)
+                if spec.searchable and not normalised.masked
+                else None
+            ),
+            "masked": normalised.masked,
+            "source": source,
+            "observed_at": observed_at,
+            "updated_at": now,
+        }
+
+    def _identity_row(
+        self,
+        cipher: CustomerCipher,
+        platform: str,
+        external_id: str,
+        source: str,
+        observed_at: datetime,
+    ) -> dict[str, Any]:
+        platform = _check_platform(platform)
+        external_id = external_id.strip()
+        if not external_id:
+            raise InvalidValue(field=_identity_field(platform), reason="empty external id")
+        field = _identity_field(platform)
+        return {
+            "customer_id": cipher.customer_id,
+            "platform": platform,
+            "external_index": self._indexer.digest(field, external_id),
+            "external_id": cipher.seal(field, external_id.encode()),
+            "source": source,
+            "observed_at": observed_at,
+        }
+
+    # --- customers -------------------------------------------------------------------------
+
+    def add_many(
+        self, connection: Connection, records: Iterable[NewCustomer], *, source: str
+    ) -> list[str]:
+        """Insert new customers in one statement per table; returns their ids in order."""
+        now = utcnow()
+        customer_rows: list[dict[str, Any]] = []
+        field_rows: list[dict[str, Any]] = []
+        identity_rows: list[dict[str, Any]] = []
+        ids: list[str] = []
+        for record in records:
+            customer_id = str(uuid.uuid4())
+            cipher, dek = CustomerCipher.create(customer_id, DEK_VERSION)
+            observed_at = record.observed_at or now
+            for name, raw in record.fields.items():
+                field_rows.append(self._field_row(cipher, name, raw, source, observed_at, now))
+            for platform, external_id in record.identities:
+                identity_rows.append(
+                    self._identity_row(cipher, platform, external_id, source, observed_at)
+                )
+            customer_rows.append(
+                {
+                    "id": customer_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "dek_version": DEK_VERSION,
+                    "wrapped_dek": self._keyring.wrap_data_key(customer_id, dek, DEK_VERSION),
+                    "kek_version": self._keyring.active_version,
+                }
+            )
+            ids.append(customer_id)
+        with mapped_store_errors("adding customers"):
+            if customer_rows:
+                connection.execute(insert(customers), customer_rows)
+            if field_rows:
+                connection.execute(insert(customer_fields), field_rows)
+            if identity_rows:
+                connection.execute(insert(customer_identities), identity_rows)
+        return ids
+
+    def update(
+        self,
+        connection: Connection,
+        customer_id: str,
+        values: Mapping[str, str],
+        *,
+        source: str,
+        observed_at: datetime | None = None,
+    ) -> list[str]:
+        """Set fields; returns the names actually changed.
+
+        A masked value (``138****8000``) never overwrites a full one: it is skipped.
+        """
+        cipher = self._cipher(connection, customer_id)
+        now = utcnow()
+        observed_at = observed_at or now
+        existing = {
+            row.field: row.masked
+            for row in connection.execute(
+                select(customer_fields.c.field, customer_fields.c.masked).where(
+                    customer_fields.c.customer_id == customer_id
+                )
+            )
+        }
+        changed: list[str] = []
+        with mapped_store_errors(f"updating customer {customer_id}"):
+            for name, raw in values.items():
+                row = self._field_row(cipher, name, raw, source, observed_at, now)
+                if name in existing:
+                    if row["masked"] and not existing[name]:
+                        continue
+                    connection.execute(
+                        update(customer_fields)
+                        .where(
+                            customer_fields.c.customer_id == customer_id,
+                            customer_fields.c.field == name,
+                        )
+                        .values({k: v for k, v in row.items() if k not in ("customer_id", "field")})
+                    )
+                else:
+                    connection.execute(insert(customer_fields), [row])
+                changed.append(name)
+            if changed:
+                connection.execute(
+                    update(customers).where(customers.c.id == customer_id).values(updated_at=now)
+                )
+        return changed
+
+    def add_identity(
+        self,
+        connection: Connection,
+        customer_id: str,
+        platform: str,
+        external_id: str,
+        *,
+        source: str,
+        observed_at: datetime | None = None,
+    ) -> None:
+        cipher = self._cipher(connection, customer_id)
+        row = self._identity_row(cipher, platform, external_id, source, observed_at or utcnow())
+        bound = self.find_identity(connection, platform, external_id)
+        if bound == customer_id:
+            return
+        if bound is not None:
+            raise Conflict(
+                f"that {row['platform']} identity already belongs to customer {bound}",
+            )
+        with mapped_store_errors(f"adding an identity to customer {customer_id}"):
+            connection.execute(insert(customer_identities), [row])
+
+    def exists(self, connection: Connection, customer_id: str) -> bool:
+        return (
+            connection.execute(
+                select(customers.c.id).where(
+                    customers.c.id == customer_id, customers.c.erased_at.is_(None)
+                )
+            ).first()
+            is not None
+        )
+
+    def get(self, connection: Connection, customer_id: str) -> Customer:
+        head = connection.execute(
+            select(customers.c.created_at, customers.c.updated_at).where(
+                customers.c.id == customer_id, customers.c.erased_at.is_(None)
+            )
+        ).first()
+        if head is None:
+            raise NotFound(f"no customer {customer_id}")
+        cipher = self._cipher(connection, customer_id)
+        fields: dict[str, FieldValue] = {}
+        for row in connection.execute(
+            select(
+                customer_fields.c.field,
+                customer_fields.c.value,
+                customer_fields.c.masked,
+                customer_fields.c.source,
+                customer_fields.c.observed_at,
+            ).where(customer_fields.c.customer_id == customer_id)
+        ):
+            spec = self._catalogue.get(row.field)
+            encrypted = spec.encrypted if spec is not None else True
+            plain = cipher.open(row.field, row.value) if encrypted else row.value
+            fields[row.field] = FieldValue(
+                value=plain.decode(),
+                source=row.source,
+                observed_at=as_utc(row.observed_at),
+                masked=row.masked,
+            )
+        identities = [
+            Identity(
+                platform=row.platform,
+                external_id=cipher.open(_identity_field(row.platform), row.external_id).decode(),
+                source=row.source,
+                observed_at=as_utc(row.observed_at),
+            )
+            for row in connection.execute(
+                select(
+                    customer_identities.c.platform,
+                    customer_identities.c.external_id,
+                    customer_identities.c.source,
+                    customer_identities.c.observed_at,
+                )
+                .where(customer_identities.c.customer_id == customer_id)
+                .order_by(customer_identities.c.id)
+            )
+        ]
+        tag_names = (
+            connection.execute(
+                select(tags.c.name)
+                .join(customer_tags, customer_tags.c.tag_id == tags.c.id)
+                .where(customer_tags.c.customer_id == customer_id)
+                .order_by(tags.c.name)
+            )
+            .scalars()
+            .all()
+        )
+        return Customer(
+            id=customer_id,
+            created_at=as_utc(head.created_at),
+            updated_at=as_utc(head.updated_at),
+            fields=fields,
+            identities=identities,
+            tags=list(tag_names),
+        )
+
+    def find(self, connection: Connection, field: str, value: str) -> list[str]:
+        spec = self._catalogue.spec(field)
+        if not spec.searchable:
+            raise InvalidValue(field=field, reason="this field is not searchable (no blind index)")
+        normalised = spec.normalise(value)
+        if normalised.masked:
+            raise InvalidValue(field=field, reason="a masked value cannot be searched for")
+        digest = self._indexer.digest(field, normalised.value)
+        return list(
+            connection.execute(
+                select(customer_fields.c.customer_id)
+                .where(customer_fields.c.field == field, customer_fields.c.blind_index == digest)
+                .order_by(customer_fields.c.customer_id)
+            ).scalars()
+        )
+
+    def find_identity(self, connection: Connection, platform: str, external_id: str) -> str | None:
+        platform = _check_platform(platform)
+        digest = self._indexer.digest(_identity_field(platform), external_id.strip())
+        return connection.execute(
+            select(customer_identities.c.customer_id).where(
+                customer_identities.c.platform == platform,
+                customer_identities.c.external_index == digest,
+            )
+        ).scalar_one_or_none()
+
+    def page(self, connection: Connection, *, limit: int, after: str | None) -> Page:
+        query = (
+            select(customers.c.id)
+            .where(customers.c.erased_at.is_(None))
+            .order_by(customers.c.id)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            query = query.where(customers.c.id > after)
+        ids = list(connection.execute(query).scalars())
+        more = len(ids) > limit
+        ids = ids[:limit]
+        return Page(customer_ids=ids, next_after=ids[-1] if more and ids else None)
+
+    # --- orders, interactions, tags -----------------------------------------------------------
+
+    def record_order(self, connection: Connection, order: Order, *, source: str) -> int:
+        """Insert or update an order, idempotent on (platform, shop, order id)."""
+        if order.customer_id is not None and not self.exists(connection, order.customer_id):
+            raise NotFound(f"no customer {order.customer_id}")
+        if len(order.currency) != 3 or not order.currency.isalpha():
+            raise InvalidValue(field="currency", reason="an ISO 4217 code such as CNY")
+        values = {
+            "customer_id": order.customer_id,
+            "status": order.status,
+            "currency": order.currency.upper(),
+            "total_amount": order.total_amount,
+            "created_at": order.created_at,
+            "paid_at": order.paid_at,
+            "updated_at": order.updated_at,
+            "refunded_at": order.refunded_at,
+            "source": source,
+        }
+        key = and_(
+            orders.c.platform == order.platform,
+            orders.c.shop == order.shop,
+            orders.c.order_id == order.order_id,
+        )
+        with mapped_store_errors(f"recording order {order.platform}/{order.order_id}"):
+            existing = connection.execute(select(orders.c.id).where(key)).scalar_one_or_none()
+            if existing is None:
+                order_pk = connection.execute(
+                    insert(orders).values(
+                        platform=order.platform, shop=order.shop, order_id=order.order_id, **values
+                    )
+                ).inserted_primary_key
+                assert order_pk is not None
+                pk = int(order_pk[0])
+            else:
+                pk = int(existing)
+                connection.execute(update(orders).where(orders.c.id == pk).values(**values))
+                connection.execute(delete(order_items).where(order_items.c.order_pk == pk))
+            if order.items:
+                connection.execute(
+                    insert(order_items),
+                    [
+                        {
+                            "order_pk": pk,
+                            "line_no": line_no,
+                            "product_id": item.product_id,
+                            "product_name": item.product_name,
+                            "category": item.category,
+                            "quantity": item.quantity,
+                            "unit_price": item.unit_price,
+                            "amount": item.amount,
+                        }
+                        for line_no, item in enumerate(order.items, start=1)
+                    ],
+                )
+        return pk
+
+    def orders_of(self, connection: Connection, customer_id: str) -> list[Order]:
+        from vault.records import OrderItem
+
+        rows = connection.execute(
+            select(orders).where(orders.c.customer_id == customer_id).order_by(orders.c.created_at)
+        ).all()
+        result: list[Order] = []
+        for row in rows:
+            items = [
+                OrderItem(
+                    product_id=item.product_id,
+                    product_name=item.product_name,
+                    quantity=item.quantity,
+                    unit_price=item.unit_price,
+                    category=item.category,
+                )
+                for item in connection.execute(
+                    select(order_items)
+                    .where(order_items.c.order_pk == row.id)
+                    .order_by(order_items.c.line_no)
+                )
+            ]
+            result.append(
+                Order(
+                    platform=row.platform,
+                    shop=row.shop,
+                    order_id=row.order_id,
+                    status=row.status,
+                    currency=row.currency,
+                    total_amount=row.total_amount,
+                    created_at=as_utc(row.created_at),
+                    updated_at=as_utc(row.updated_at),
+                    paid_at=as_utc(row.paid_at) if row.paid_at else None,
+                    refunded_at=as_utc(row.refunded_at) if row.refunded_at else None,
+                    items=items,
+                    customer_id=row.customer_id,
+                )
+            )
+        return result
+
+    def record_interaction(
+        self,
+        connection: Connection,
+        customer_id: str,
+        *,
+        kind: str,
+        channel: str,
+        occurred_at: datetime,
+        text: str | None,
+        source: str,
+    ) -> str:
+        if kind not in INTERACTION_KINDS:
+            raise InvalidValue(
+                field="kind", reason=f"one of {', '.join(sorted(INTERACTION_KINDS))}"
+            )
+        cipher = self._cipher(connection, customer_id)
+        interaction_id = str(uuid.uuid4())
+        sealed = (
+            cipher.seal(f"interaction:{interaction_id}", text.encode())
+            if text is not None
+            else None
+        )
+        connection.execute(
+            insert(interactions).values(
+                id=interaction_id,
+                customer_id=customer_id,
+                kind=kind,
+                channel=channel,
+                occurred_at=occurred_at,
+                text=sealed,
+                source=source,
+            )
+        )
+        return interaction_id
+
+    def interactions_of(self, connection: Connection, customer_id: str) -> list[Interaction]:
+        cipher = self._cipher(connection, customer_id)
+        return [
+            Interaction(
+                id=row.id,
+                customer_id=customer_id,
+                kind=row.kind,
+                channel=row.channel,
+                occurred_at=as_utc(row.occurred_at),
+                text=(
+                    cipher.open(f"interaction:{row.id}", row.text).decode()
+                    if row.text is not None
+                    else None
+                ),
+                source=row.source,
+            )
+            for row in connection.execute(
+                select(interactions)
+                .where(interactions.c.customer_id == customer_id)
+                .order_by(interactions.c.occurred_at, interactions.c.id)
+            )
+        ]
+
+    def tag(
+        self, connection: Connection, customer_ids: Sequence[str], tag: str, *, source: str
+    ) -> int:
+        """Tag customers (creating the tag if new); returns how many were newly tagged."""
+        name = tag.strip()
+        if not name or len(name) > 128:
+            raise InvalidValue(field="tag", reason="a tag is 1 to 128 characters")
+        tag_id = connection.execute(
+            select(tags.c.id).where(tags.c.name == name)
+        ).scalar_one_or_none()
+        if tag_id is None:
+            tag_id = connection.execute(
+                insert(tags).values(name=name, created_at=utcnow())
+            ).inserted_primary_key[0]  # type: ignore[index]
+        already = set(
+            connection.execute(
+                select(customer_tags.c.customer_id).where(
+                    customer_tags.c.tag_id == tag_id,
+                    customer_tags.c.customer_id.in_(bindparam("ids", expanding=True)),
+                ),
+                {"ids": list(customer_ids)},
+            ).scalars()
+        )
+        new = [cid for cid in dict.fromkeys(customer_ids) if cid not in already]
+        for cid in new:
+            if not self.exists(connection, cid):
+                raise NotFound(f"no customer {cid}")
+        if new:
+            now = utcnow()
+            connection.execute(
+                insert(customer_tags),
+                [
+                    {"customer_id": c, "tag_id": tag_id, "source": source, "created_at": now}
+                    for c in new
+                ],
+            )
+        return len(new)
+
+    def untag(self, connection: Connection, customer_id: str, tag: str) -> bool:
+        tag_id = connection.execute(
+            select(tags.c.id).where(tags.c.name == tag.strip())
+        ).scalar_one_or_none()
+        if tag_id is None:
+            return False
+        result = connection.execute(
+            delete(customer_tags).where(
+                customer_tags.c.customer_id == customer_id, customer_tags.c.tag_id == tag_id
+            )
+        )
+        return bool(result.rowcount)

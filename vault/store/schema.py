@@ -1,0 +1,225 @@
+"""The database schema (SQLAlchemy Core). Changed only together with an Alembic migration.
+
+``tests/store/test_migrations.py`` compares these tables with what the migrations build, so the
+two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+CUSTOMER_ID = String(36)
+SOURCE = String(64)
+TS = DateTime(timezone=True)
+
+master_keys = Table(
+    "master_keys",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("source", String(16), nullable=False),
+    Column("check_value", LargeBinary, nullable=False),
+    Column("salt", LargeBinary, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("retired_at", TS, nullable=True),
+)
+
+system_keys = Table(
+    "system_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("kek_version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", CUSTOMER_ID, primary_key=True),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("dek_version", Integer, nullable=False),
+    Column("wrapped_dek", LargeBinary, nullable=True),  # NULL once crypto-shredded
+    Column("kek_version", Integer, nullable=True, index=True),
+    Column("erased_at", TS, nullable=True),
+)
+
+customer_fields = Table(
+    "customer_fields",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("field", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),  # sealed if the field is encrypted
+    Column("blind_index", LargeBinary, nullable=True),
+    Column("masked", Boolean, nullable=False),
+    Column("source", SOURCE, nullable=False),
+    Column("observed_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Index("ix_customer_fields_lookup", "field", "blind_index"),
+)
+
+customer_identities = Table(
+    "customer_identities",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("platform", String(32), nullable=False),
+    Column("external_index", LargeBinary, nullable=False),
+    Column("external_id", LargeBinary, nullable=False),  # sealed
+    Column("source", SOURCE, nullable=False),
+    Column("observed_at", TS, nullable=False),
+    UniqueConstraint("platform", "external_index"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("platform", String(32), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("total_amount", BigInteger, nullable=False),  # integer minor units
+    Column("created_at", TS, nullable=False),
+    Column("paid_at", TS, nullable=True),
+    Column("updated_at", TS, nullable=False),
+    Column("refunded_at", TS, nullable=True),
+    Column("source", SOURCE, nullable=False),
+    UniqueConstraint("platform", "shop", "order_id"),
+)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "order_pk", Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("line_no", Integer, nullable=False),
+    Column("product_id", String(128), nullable=False),
+    Column("product_name", String(500), nullable=False),
+    Column("category", String(128), nullable=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", BigInteger, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("text", LargeBinary, nullable=True),  # sealed
+    Column("source", SOURCE, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+)
+
+customer_tags = Table(
+    "customer_tags",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag_id", Integer, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", SOURCE, nullable=False),
+    Column("created_at", TS, nullable=False),
+)
+
+customer_groups = Table(
+    "customer_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("rule", Text, nullable=True),  # NULL: a manual group
+    Column("created_at", TS, nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column(
+        "group_id", Integer, ForeignKey("customer_groups.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("added_at", TS, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # person | service
+    Column("roles", Text, nullable=False),  # comma-separated role names
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=True),
+    Column("revoked_at", TS, nullable=True),
+)

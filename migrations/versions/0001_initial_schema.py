@@ -1,4 +1,4 @@
-"""initial schema
+"""Initial schema: customers, fields, identities, orders, interactions, tags, keys, principals.
 
 Revision ID: 0001
 Revises:
@@ -99,9 +99,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("customer_id", "field", name=op.f("pk_customer_fields")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("customer_fields", schema=None) as batch_op:
-        batch_op.create_index("ix_customer_fields_lookup", ["field", "blind_index"], unique=False)
+        batch_op.create_index(
+            "ix_customer_fields_lookup",
+            ["field", "blind_index"],
+            unique=False,
+            sqlite_where=sa.text("blind_index IS NOT NULL"),
+            postgresql_where=sa.text("blind_index IS NOT NULL"),
+        )
 
     op.create_table(
         "customer_identities",

@@ -7,6 +7,8 @@ principals or policy: it is reached only through :class:`vault.Vault`.
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +29,7 @@ from vault.records import (
     Order,
     Page,
 )
+from vault.store._bulk import BulkInsert
 from vault.store._errors import mapped_store_errors
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -44,6 +47,36 @@ DEK_VERSION = 1
 CIPHER_CACHE_SIZE = 4096
 IDENTITY_INDEX_PREFIX = "identity:"
 INTERACTION_KINDS = frozenset({"consultation", "review", "complaint", "feedback"})
+_CUSTOMER_COLUMNS = ("id", "created_at", "updated_at", "dek_version", "wrapped_dek", "kek_version")
+_FIELD_COLUMNS = (
+    "customer_id",
+    "field",
+    "value",
+    "blind_index",
+    "masked",
+    "source",
+    "observed_at",
+    "updated_at",
+)
+_IDENTITY_COLUMNS = (
+    "customer_id",
+    "platform",
+    "external_index",
+    "external_id",
+    "source",
+    "observed_at",
+)
+
+
+def new_customer_id() -> str:
+    """A UUIDv7 (RFC 9562): random, but time-ordered, so inserts append to the primary key's
+    B-tree instead of landing all over it. It reveals the creation time to the millisecond,
+    which ``customers.created_at`` holds anyway."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
 
 
 def _identity_field(platform: str) -> str:
@@ -99,32 +132,22 @@ class CustomerStore:
 
     # --- field rows ------------------------------------------------------------------------
 
-    def _field_row(
-        self,
-        cipher: CustomerCipher,
-        name: str,
-        raw: str,
-        source: str,
-        observed_at: datetime,
-        now: datetime,
-    ) -> dict[str, Any]:
+    def _sealed_field(
+        self, cipher: CustomerCipher, name: str, raw: str
+    ) -> tuple[bytes, bytes | None, bool]:
+        """Normalise, seal and index one value: ``(stored value, blind index, masked)``."""
         spec = self._catalogue.spec(name)
         normalised = spec.normalise(raw)
         text = normalised.value.encode()
-        return {
-            "customer_id": cipher.customer_id,
-            "field": name,
-            "value": cipher.seal(name, text) if spec.encrypted else text,
-            "blind_index": (
+        return (
+            cipher.seal(name, text) if spec.encrypted else text,
+            (
                 self._indexer.digest(name, normalised.value)
                 if spec.searchable and not normalised.masked
                 else None
             ),
-            "masked": normalised.masked,
-            "source": source,
-            "observed_at": observed_at,
-            "updated_at": now,
-        }
+            normalised.masked,
+        )
 
     def _identity_row(
         self,
@@ -153,40 +176,59 @@ class CustomerStore:
     def add_many(
         self, connection: Connection, records: Iterable[NewCustomer], *, source: str
     ) -> list[str]:
-        """Insert new customers in one statement per table; returns their ids in order."""
+        """Insert new customers with one executemany per table; returns their ids in order."""
+        customer_insert = BulkInsert(connection, customers, _CUSTOMER_COLUMNS)
+        field_insert = BulkInsert(connection, customer_fields, _FIELD_COLUMNS)
+        identity_insert = BulkInsert(connection, customer_identities, _IDENTITY_COLUMNS)
         now = utcnow()
-        customer_rows: list[dict[str, Any]] = []
-        field_rows: list[dict[str, Any]] = []
-        identity_rows: list[dict[str, Any]] = []
+        now_bound = customer_insert.bind("created_at", now)
+        masked_bound = {flag: field_insert.bind("masked", flag) for flag in (False, True)}
+        kek_version = self._keyring.active_version
+        customer_rows: list[tuple[Any, ...]] = []
+        field_rows: list[tuple[Any, ...]] = []
+        identity_rows: list[tuple[Any, ...]] = []
         ids: list[str] = []
         for record in records:
-            customer_id = str(uuid.uuid4())
+            customer_id = new_customer_id()
             cipher, dek = CustomerCipher.create(customer_id, DEK_VERSION)
-            observed_at = record.observed_at or now
+            observed = (
+                now_bound
+                if record.observed_at is None
+                else field_insert.bind("observed_at", record.observed_at)
+            )
             for name, raw in record.fields.items():
-                field_rows.append(self._field_row(cipher, name, raw, source, observed_at, now))
-            for platform, external_id in record.identities:
-                identity_rows.append(
-                    self._identity_row(cipher, platform, external_id, source, observed_at)
+                value, blind_index, masked = self._sealed_field(cipher, name, raw)
+                field_rows.append(
+                    (
+                        customer_id,
+                        name,
+                        value,
+                        blind_index,
+                        masked_bound[masked],
+                        source,
+                        observed,
+                        now_bound,
+                    )
                 )
+            for platform, external_id in record.identities:
+                row = self._identity_row(cipher, platform, external_id, source, now)
+                row["observed_at"] = observed
+                identity_rows.append(tuple(row[c] for c in _IDENTITY_COLUMNS))
             customer_rows.append(
-                {
-                    "id": customer_id,
-                    "created_at": now,
-                    "updated_at": now,
-                    "dek_version": DEK_VERSION,
-                    "wrapped_dek": self._keyring.wrap_data_key(customer_id, dek, DEK_VERSION),
-                    "kek_version": self._keyring.active_version,
-                }
+                (
+                    customer_id,
+                    now_bound,
+                    now_bound,
+                    DEK_VERSION,
+                    self._keyring.wrap_data_key(customer_id, dek, DEK_VERSION),
+                    kek_version,
+                )
             )
             ids.append(customer_id)
         with mapped_store_errors("adding customers"):
-            if customer_rows:
-                connection.execute(insert(customers), customer_rows)
-            if field_rows:
-                connection.execute(insert(customer_fields), field_rows)
-            if identity_rows:
-                connection.execute(insert(customer_identities), identity_rows)
+            customer_insert.execute(customer_rows)
+            field_insert.execute(field_rows)
+            identity_insert.execute(identity_rows)
         return ids
 
     def update(
@@ -216,9 +258,17 @@ class CustomerStore:
         changed: list[str] = []
         with mapped_store_errors(f"updating customer {customer_id}"):
             for name, raw in values.items():
-                row = self._field_row(cipher, name, raw, source, observed_at, now)
+                value, blind_index, masked = self._sealed_field(cipher, name, raw)
+                row = {
+                    "value": value,
+                    "blind_index": blind_index,
+                    "masked": masked,
+                    "source": source,
+                    "observed_at": observed_at,
+                    "updated_at": now,
+                }
                 if name in existing:
-                    if row["masked"] and not existing[name]:
+                    if masked and not existing[name]:
                         continue
                     connection.execute(
                         update(customer_fields)
@@ -226,10 +276,13 @@ class CustomerStore:
                             customer_fields.c.customer_id == customer_id,
                             customer_fields.c.field == name,
                         )
-                        .values({k: v for k, v in row.items() if k not in ("customer_id", "field")})
+                        .values(row)
                     )
                 else:
-                    connection.execute(insert(customer_fields), [row])
+                    connection.execute(
+                        insert(customer_fields),
+                        [{"customer_id": customer_id, "field": name, **row}],
+                    )
                 changed.append(name)
             if changed:
                 connection.execute(

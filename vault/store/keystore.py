@@ -215,12 +215,16 @@ def status(connection: Connection, keyring: Keyring) -> KeyStatus:
             select(customers.c.kek_version, func.count())
             .where(customers.c.wrapped_dek.is_not(None))
             .group_by(customers.c.kek_version)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     system_counts: dict[int, int] = dict(
         connection.execute(
             select(system_keys.c.kek_version, func.count()).group_by(system_keys.c.kek_version)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     rows = connection.execute(select(master_keys).order_by(master_keys.c.version)).all()
     versions = tuple(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 NAMING = {
@@ -83,7 +84,15 @@ customer_fields = Table(
     Column("source", SOURCE, nullable=False),
     Column("observed_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
-    Index("ix_customer_fields_lookup", "field", "blind_index"),
+    # Only searchable values have an index entry; SQLite clusters the rows by primary key.
+    Index(
+        "ix_customer_fields_lookup",
+        "field",
+        "blind_index",
+        sqlite_where=text("blind_index IS NOT NULL"),
+        postgresql_where=text("blind_index IS NOT NULL"),
+    ),
+    sqlite_with_rowid=False,
 )
 
 customer_identities = Table(

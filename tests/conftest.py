@@ -35,7 +35,8 @@ def postgres_unavailable() -> str | None:
         with engine.connect() as connection:
             connection.execute(text("select 1"))
     except Exception as error:
-        return f"PostgreSQL at {make_url(PG_URL).render_as_string()} is unreachable: {type(error).__name__}"
+        where = make_url(PG_URL).render_as_string()
+        return f"PostgreSQL at {where} is unreachable: {type(error).__name__}"
     finally:
         engine.dispose()
     return None

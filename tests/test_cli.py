@@ -50,17 +50,30 @@ def test_init_twice_is_refused(cli_home: Path) -> None:
 
 def test_add_then_show_and_find_by_another_phone_format(cli_home: Path) -> None:
     customer_id = run(
-        cli_home, "customer", "add", "--name", "张三", "--phone", "138 0013 8000",
-        "--email", "Zhang@QQ.com", "--set", "address=北京市东城区东华门街道1号",
-        "--identity", "youzan:yz_open_1",
+        cli_home,
+        "customer",
+        "add",
+        "--name",
+        "张三",
+        "--phone",
+        "138 0013 8000",
+        "--email",
+        "Zhang@QQ.com",
+        "--set",
+        "address=北京市东城区东华门街道1号",
+        "--identity",
+        "youzan:yz_open_1",
     ).stdout.strip()
     with Vault.open(cli_home) as vault:
         assert vault.get_customer(customer_id).get("email") == "zhang@qq.com"
     shown = json.loads(run(cli_home, "customer", "show", customer_id, "--json").stdout)
     assert shown["fields"]["name"]["value"] == "张三"
     assert shown["fields"]["phone"]["source"] == "cli"
-    for args in (["--phone", "+86 138-0013-8000"], ["--email", "zhang@qq.com"],
-                 ["--platform", "youzan", "--external-id", "yz_open_1"]):
+    for args in (
+        ["--phone", "+86 138-0013-8000"],
+        ["--email", "zhang@qq.com"],
+        ["--platform", "youzan", "--external-id", "yz_open_1"],
+    ):
         found = json.loads(run(cli_home, "customer", "find", *args, "--json").stdout)
         assert [c["id"] for c in found] == [customer_id]
     assert "No customer found" in run(cli_home, "customer", "find", "--phone", "13900000000").stdout
@@ -70,7 +83,9 @@ def test_list_json_pages(cli_home: Path) -> None:
     ids = [run(cli_home, "customer", "add", "--name", f"客户{i}").stdout.strip() for i in range(3)]
     first = json.loads(run(cli_home, "customer", "list", "--limit", "2", "--json").stdout)
     second = json.loads(
-        run(cli_home, "customer", "list", "--limit", "2", "--after", first["next_after"], "--json").stdout
+        run(
+            cli_home, "customer", "list", "--limit", "2", "--after", first["next_after"], "--json"
+        ).stdout
     )
     assert sorted(first["customer_ids"] + second["customer_ids"]) == sorted(ids)
     assert second["next_after"] is None
@@ -78,7 +93,16 @@ def test_list_json_pages(cli_home: Path) -> None:
 
 def test_update_records_new_provenance(cli_home: Path) -> None:
     customer_id = run(cli_home, "customer", "add", "--phone", "13800138000").stdout.strip()
-    run(cli_home, "customer", "update", customer_id, "--set", "phone=13900139000", "--source", "phone-call")
+    run(
+        cli_home,
+        "customer",
+        "update",
+        customer_id,
+        "--set",
+        "phone=13900139000",
+        "--source",
+        "phone-call",
+    )
     with Vault.open(cli_home) as vault:
         phone = vault.get_customer(customer_id).fields["phone"]
     assert (phone.value, phone.source) == ("+8613900139000", "phone-call")
@@ -98,7 +122,10 @@ def test_keys_rotate_and_status_json(cli_home: Path) -> None:
 def test_invalid_value_is_one_line_without_the_value(cli_home: Path) -> None:
     result = run(cli_home, "customer", "add", "--phone", "555-not-a-phone", ok=False)
     assert result.exit_code == 1
-    assert result.stderr.strip() == "Error: InvalidValue: invalid value for field 'phone': not a phone number"
+    assert (
+        result.stderr.strip()
+        == "Error: InvalidValue: invalid value for field 'phone': not a phone number"
+    )
     assert "555" not in result.stderr and "Traceback" not in result.stderr
 
 
@@ -118,6 +145,7 @@ def test_real_process_prints_no_traceback_unless_debug(tmp_path: Path) -> None:
     plain = subprocess.run(command, capture_output=True, text=True, env=env)
     assert plain.returncode == 1 and "Traceback" not in plain.stderr
     assert plain.stderr.splitlines()[0].startswith("Error: ConfigError: no vault at")
-    debug = subprocess.run([*command[:3], "--debug", *command[3:]], capture_output=True, text=True,
-                           env=env)
+    debug = subprocess.run(
+        [*command[:3], "--debug", *command[3:]], capture_output=True, text=True, env=env
+    )
     assert debug.returncode == 1 and "Traceback" in debug.stderr

@@ -4,10 +4,18 @@ from vault.log import REDACTED, redact_text, scrub_pii
 
 
 def test_pii_keys_are_dropped_whatever_their_value() -> None:
-    event = scrub_pii(None, "info", {"event": "x", "phone": "+8613800138000", "name": "张三",
-                                     "customer_id": "c-1", "count": 3})
-    assert event == {"event": "x", "phone": REDACTED, "name": REDACTED, "customer_id": "c-1",
-                     "count": 3}
+    event = scrub_pii(
+        None,
+        "info",
+        {"event": "x", "phone": "+8613800138000", "name": "张三", "customer_id": "c-1", "count": 3},
+    )
+    assert event == {
+        "event": "x",
+        "phone": REDACTED,
+        "name": REDACTED,
+        "customer_id": "c-1",
+        "count": 3,
+    }
 
 
 def test_pii_shaped_text_is_redacted_in_any_string() -> None:
@@ -18,6 +26,9 @@ def test_pii_shaped_text_is_redacted_in_any_string() -> None:
 
 
 def test_ids_and_counts_survive() -> None:
-    event = scrub_pii(None, "info", {"event": "customers_added",
-                                     "customer_id": "0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"})
+    event = scrub_pii(
+        None,
+        "info",
+        {"event": "customers_added", "customer_id": "0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
+    )
     assert event["customer_id"] == "0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"

@@ -81,10 +81,15 @@ def test_field_format_is_pinned_by_vectors(vector: dict[str, str]) -> None:
         b"vault:field:v1\x00" + vector["customer_id"].encode() + b"\x00" + vector["field"].encode()
     )
     sealed = key._seal_with_nonce(
-        vector["plaintext"].encode(), context, int(vector["key_version"]), bytes.fromhex(vector["nonce"])
+        vector["plaintext"].encode(),
+        context,
+        int(vector["key_version"]),
+        bytes.fromhex(vector["nonce"]),
     )
     assert sealed.hex() == vector["sealed"]
-    c = CustomerCipher(vector["customer_id"], bytes.fromhex(vector["key"]), int(vector["key_version"]))
+    c = CustomerCipher(
+        vector["customer_id"], bytes.fromhex(vector["key"]), int(vector["key_version"])
+    )
     assert c.open(vector["field"], bytes.fromhex(vector["sealed"])).decode() == vector["plaintext"]
 
 

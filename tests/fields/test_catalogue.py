@@ -11,9 +11,16 @@ from vault.fields import FieldCatalogue
 
 def test_default_catalogue_loads_and_marks_personal_fields_encrypted() -> None:
     catalogue = FieldCatalogue.load(VaultHome.resolve("/nonexistent").policy_file("fields.toml"))
-    assert {"name", "phone", "email", "id_number", "address", "birthday", "nickname", "note"} <= set(
-        catalogue
-    )
+    assert {
+        "name",
+        "phone",
+        "email",
+        "id_number",
+        "address",
+        "birthday",
+        "nickname",
+        "note",
+    } <= set(catalogue)
     assert all(spec.encrypted for spec in catalogue.values() if spec.personal)
     assert catalogue["id_number"].sensitive
     assert set(catalogue.searchable) >= {"phone", "email", "id_number"}

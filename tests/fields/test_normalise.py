@@ -15,8 +15,16 @@ from vault.fields.normalise import (
 
 
 @pytest.mark.parametrize(
-    "written", ["138 0013 8000", "+86 138-0013-8000", "8613800138000", "13800138000",
-                "(+86) 138.0013.8000", "0086 13800138000", "  138-0013-8000 "]
+    "written",
+    [
+        "138 0013 8000",
+        "+86 138-0013-8000",
+        "8613800138000",
+        "13800138000",
+        "(+86) 138.0013.8000",
+        "0086 13800138000",
+        "  138-0013-8000 ",
+    ],
 )
 def test_every_common_writing_of_a_mobile_gives_one_e164(written: str) -> None:
     assert normalise_phone(written).value == "+8613800138000"
@@ -69,8 +77,11 @@ def test_id_number_gets_upper_case_x() -> None:
 
 @pytest.mark.parametrize(
     ("bad", "reason"),
-    [("110105194912310021", "check digit"), ("1101051949123", "18 characters"),
-     ("110105194913310028", "check digit")],
+    [
+        ("110105194912310021", "check digit"),
+        ("1101051949123", "18 characters"),
+        ("110105194913310028", "check digit"),
+    ],
 )
 def test_invalid_id_number_says_why_without_the_number(bad: str, reason: str) -> None:
     with pytest.raises(InvalidValue, match=reason) as caught:

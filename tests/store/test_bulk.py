@@ -22,8 +22,10 @@ def test_bulk_insert_rows_read_back_like_core_inserts(db_url: str) -> None:
             bulk = BulkInsert(connection, customers, columns)
             bound = bulk.bind("created_at", when)
             bulk.execute([("bulk", bound, bound, 1, b"\x00\x01", 1)])
-            connection.execute(insert(customers), [dict(zip(columns, ("core", when, when, 1,
-                                                                      b"\x00\x01", 1), strict=True))])
+            connection.execute(
+                insert(customers),
+                [dict(zip(columns, ("core", when, when, 1, b"\x00\x01", 1), strict=True))],
+            )
         with engine.connect() as connection:
             rows = {row.id: row[1:] for row in connection.execute(select(customers))}
         assert rows["bulk"] == rows["core"]

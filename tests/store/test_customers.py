@@ -29,8 +29,9 @@ def test_find_on_a_field_without_blind_index_is_refused(vault: Vault) -> None:
 
 def test_get_returns_values_with_provenance(vault: Vault) -> None:
     seen = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
-    cid = vault.add_customer({"name": "张三", "phone": "13800138000"}, source="youzan",
-                             observed_at=seen)
+    cid = vault.add_customer(
+        {"name": "张三", "phone": "13800138000"}, source="youzan", observed_at=seen
+    )
     customer = vault.get_customer(cid)
     assert customer.fields["phone"].value == "+8613800138000"
     assert customer.fields["name"].source == "youzan"
@@ -39,8 +40,9 @@ def test_get_returns_values_with_provenance(vault: Vault) -> None:
 
 def test_update_changes_value_and_provenance(vault: Vault) -> None:
     cid = vault.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
-    assert vault.update_customer(cid, {"phone": "13900139000", "address": "北京市"},
-                                 source="cli") == ["phone", "address"]
+    assert vault.update_customer(
+        cid, {"phone": "13900139000", "address": "北京市"}, source="cli"
+    ) == ["phone", "address"]
     customer = vault.get_customer(cid)
     assert customer.fields["phone"].value == "+8613900139000"
     assert customer.fields["phone"].source == "cli"
@@ -50,7 +52,9 @@ def test_update_changes_value_and_provenance(vault: Vault) -> None:
 
 def test_masked_value_never_overwrites_a_full_one(vault: Vault) -> None:
     cid = vault.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
-    assert vault.update_customer(cid, {"phone": "138****8000", "name": "张*"}, source="taobao") == []
+    assert (
+        vault.update_customer(cid, {"phone": "138****8000", "name": "张*"}, source="taobao") == []
+    )
     customer = vault.get_customer(cid)
     assert customer.get("phone") == "+8613800138000" and customer.get("name") == "张三"
 
@@ -83,7 +87,8 @@ def test_platform_identity_finds_its_customer(vault: Vault) -> None:
     assert vault.find_by_identity("taobao", "AAHk3x-oaid") == cid
     assert vault.find_by_identity("pinduoduo", "yz_abc") is None
     assert [(i.platform, i.external_id) for i in vault.get_customer(cid).identities] == [
-        ("youzan", "yz_abc"), ("taobao", "AAHk3x-oaid"),
+        ("youzan", "yz_abc"),
+        ("taobao", "AAHk3x-oaid"),
     ]
 
 
@@ -118,10 +123,23 @@ def test_get_unknown_customer_is_not_found(vault: Vault) -> None:
 
 def order(status: str, *, updated: datetime, customer_id: str | None) -> Order:
     return Order(
-        platform="taobao", shop="旗舰店", order_id="T1001", status=status, currency="CNY",
-        total_amount=19_900, created_at=updated - timedelta(days=1), updated_at=updated,
-        items=[OrderItem(product_id="sku-1", product_name="绿茶", quantity=2, unit_price=9_950,
-                         category="tea")],
+        platform="taobao",
+        shop="旗舰店",
+        order_id="T1001",
+        status=status,
+        currency="CNY",
+        total_amount=19_900,
+        created_at=updated - timedelta(days=1),
+        updated_at=updated,
+        items=[
+            OrderItem(
+                product_id="sku-1",
+                product_name="绿茶",
+                quantity=2,
+                unit_price=9_950,
+                category="tea",
+            )
+        ],
         customer_id=customer_id,
     )
 
@@ -130,8 +148,9 @@ def test_order_is_idempotent_and_status_changes_update_it(vault: Vault) -> None:
     cid = vault.add_customer({"name": "张三"}, source="t")
     now = datetime(2025, 5, 1, tzinfo=UTC)
     first = vault.record_order(order("paid", updated=now, customer_id=cid), source="taobao")
-    again = vault.record_order(order("refunded", updated=now + timedelta(hours=2), customer_id=cid),
-                               source="taobao")
+    again = vault.record_order(
+        order("refunded", updated=now + timedelta(hours=2), customer_id=cid), source="taobao"
+    )
     assert first == again
     orders = vault.orders_of(cid)
     assert len(orders) == 1 and orders[0].status == "refunded"
@@ -140,9 +159,14 @@ def test_order_is_idempotent_and_status_changes_update_it(vault: Vault) -> None:
 
 def test_interaction_text_round_trips(vault: Vault) -> None:
     cid = vault.add_customer({"name": "张三"}, source="t")
-    vault.record_interaction(cid, kind="review", channel="taobao",
-                             occurred_at=datetime(2025, 1, 1, tzinfo=UTC), text="很好 👍",
-                             source="taobao")
+    vault.record_interaction(
+        cid,
+        kind="review",
+        channel="taobao",
+        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+        text="很好 👍",
+        source="taobao",
+    )
     [interaction] = vault.interactions_of(cid)
     assert interaction.text == "很好 👍" and interaction.kind == "review"
 

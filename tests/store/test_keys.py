@@ -9,26 +9,33 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from vault import KeyUnavailable, NewCustomer, Vault
+from vault.config import VaultHome
 from vault.crypto.keysource import FileKeySource
+from vault.store.engine import make_engine
 from vault.store.schema import customer_fields, customers, metadata
 
 
 def snapshot(vault: Vault) -> dict[str, list[tuple[object, ...]]]:
-    with vault.engine.connect() as connection:
+    return snapshot_engine(vault.engine)
+
+
+def snapshot_engine(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as connection:
         return {
-            table.name: sorted(
-                (tuple(row) for row in connection.execute(select(table))), key=repr
-            )
+            table.name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
             for table in metadata.sorted_tables
         }
 
 
 def load_customers(vault: Vault, count: int) -> dict[str, str]:
     ids = vault.add_customers(
-        (NewCustomer(fields={"name": f"客户{i}", "phone": f"1380000{i:04d}"}) for i in range(count)),
+        (
+            NewCustomer(fields={"name": f"客户{i}", "phone": f"1380000{i:04d}"})
+            for i in range(count)
+        ),
         source="t",
     )
     return {cid: vault.get_customer(cid).get("phone") or "" for cid in ids}
@@ -42,18 +49,11 @@ def test_wrong_master_key_is_refused_before_anything_is_written(vault: Vault, ho
     FileKeySource(home / "master.key").create(1)  # a different key, same version
     with pytest.raises(KeyUnavailable, match="wrong master key"):
         Vault.open(home)
-    reopened_engine_vault = before  # nothing could have been written: compare through SQL
-    from vault.store.engine import make_engine
-    from vault.config import VaultHome
-
     engine = make_engine(VaultHome.resolve(home).read_settings().db_url)
-    with engine.connect() as connection:
-        after = {
-            table.name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
-            for table in metadata.sorted_tables
-        }
-    engine.dispose()
-    assert after == reopened_engine_vault
+    try:
+        assert snapshot_engine(engine) == before
+    finally:
+        engine.dispose()
 
 
 def test_missing_key_file_is_a_clear_error(vault: Vault, home: Path) -> None:
@@ -82,7 +82,9 @@ def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(vault: Vaul
     report = vault.rotate_keys(batch_size=5)
     assert report.to_version == 2 and report.rewrapped == 23 + 1 and not report.resumed
     with vault.engine.connect() as connection:
-        assert sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
+        assert (
+            sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
+        )
         assert set(connection.execute(select(customers.c.kek_version)).scalars()) == {2}
     reopened = Vault.open(vault.home.path)
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
@@ -121,9 +123,12 @@ def test_rotation_killed_halfway_completes_when_run_again(vault: Vault, home: Pa
     assert report.resumed and report.to_version == 2 and report.rewrapped == 17 + 1 - 4
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
     with reopened.engine.connect() as connection:
-        assert connection.execute(
-            select(func.count()).select_from(customers).where(customers.c.kek_version != 2)
-        ).scalar_one() == 0
+        assert (
+            connection.execute(
+                select(func.count()).select_from(customers).where(customers.c.kek_version != 2)
+            ).scalar_one()
+            == 0
+        )
     next_report = reopened.rotate_keys()
     assert next_report.to_version == 3 and not next_report.resumed
     reopened.close()
@@ -162,7 +167,9 @@ def test_env_rotation_uses_the_version_the_operator_added(
     vault.close()
 
 
-def test_passphrase_key_source_opens_and_rejects_a_wrong_passphrase(home: Path, db_url: str) -> None:
+def test_passphrase_key_source_opens_and_rejects_a_wrong_passphrase(
+    home: Path, db_url: str
+) -> None:
     vault, _ = Vault.init(home, db_url=db_url, key_source="passphrase", passphrase="correct horse")
     cid = vault.add_customer({"name": "张三"}, source="t")
     vault.close()

@@ -54,8 +54,12 @@ def load(vault: Vault) -> list[str]:
     vault.update_customer(ids[0], UPDATE, source="test")
     vault.add_identity(ids[1], "youzan", "yz_open_id_secret_42", source="test")
     vault.record_interaction(
-        ids[0], kind="complaint", channel="taobao", occurred_at=datetime.now(UTC),
-        text=INTERACTION_TEXT, source="test",
+        ids[0],
+        kind="complaint",
+        channel="taobao",
+        occurred_at=datetime.now(UTC),
+        text=INTERACTION_TEXT,
+        source="test",
     )
     return ids
 

@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from vault import Vault
+from vault.session import Session
 
 PG_URL = os.environ.get("VAULT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,9 +82,22 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def vault(home: Path, db_url: str) -> Iterator[Vault]:
-    opened, _token = Vault.init(home, db_url=db_url)
+def initialised(home: Path, db_url: str) -> Iterator[tuple[Vault, str]]:
+    """A new vault and its admin token."""
+    vault, token = Vault.init(home, db_url=db_url)
     try:
-        yield opened
+        yield vault, token
     finally:
-        opened.close()
+        vault.close()
+
+
+@pytest.fixture
+def vault(initialised: tuple[Vault, str]) -> Vault:
+    return initialised[0]
+
+
+@pytest.fixture
+def admin(initialised: tuple[Vault, str]) -> Session:
+    """The first admin's session, acting for the administration purpose."""
+    vault, token = initialised
+    return vault.session(token, purpose="administration")

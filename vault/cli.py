@@ -12,14 +12,18 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from vault.errors import VaultError
+from vault.audit import AuditQuery
+from vault.audit.log import checkpoint_from_file
+from vault.errors import AccessDenied, VaultError
 from vault.log import configure_logging
 from vault.serialise import customer_to_json
+from vault.session import Session
 from vault.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,9 +34,10 @@ CLI_SOURCE = "cli"
 class State:
     """What every command shares: where the vault lives and how to open it."""
 
-    def __init__(self, home: str | None, debug: bool) -> None:
+    def __init__(self, home: str | None, debug: bool, token: str | None) -> None:
         self.home = home
         self.debug = debug
+        self.token = token
         self._vault: Vault | None = None
 
     def passphrase(self) -> str | None:
@@ -52,6 +57,17 @@ class State:
                 passphrase = self.passphrase()
             self._vault = Vault.open(self.home, passphrase=passphrase)
         return self._vault
+
+    def session(self, purpose: str | None = None) -> Session:
+        """The caller's session: the token of --token / VAULT_TOKEN, at the one door."""
+        vault = self.open()
+        if not self.token:
+            raise AccessDenied(
+                principal="<no token>",
+                action="authenticate",
+                reason="no token given: pass --token or set VAULT_TOKEN",
+            )
+        return vault.session(self.token, purpose=purpose)
 
     def close(self) -> None:
         if self._vault is not None:
@@ -104,13 +120,26 @@ def fail(error: VaultError) -> NoReturn:
     type=click.Path(file_okay=False),
     help="The vault home (default ./.vault, or VAULT_HOME).",
 )
+@click.option(
+    "--token",
+    envvar="VAULT_TOKEN",
+    help="Your principal's token (or VAULT_TOKEN). Prefer the variable: arguments show in ps.",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.version_option(package_name="customer-data-vault")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, home: str | None, token: str | None, debug: bool) -> None:
     """The customer data vault: encrypted customer PII, searchable without decrypting."""
     configure_logging(level="DEBUG" if debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
-    ctx.obj = State(home, debug)
+    ctx.obj = State(home, debug, token)
+
+
+def purpose_option(function: F) -> F:
+    return click.option(
+        "--purpose",
+        envvar="VAULT_PURPOSE",
+        help="Why you read this data: a purpose from policies/purposes.toml (or VAULT_PURPOSE).",
+    )(function)
 
 
 pass_state = click.make_pass_decorator(State)
@@ -226,7 +255,7 @@ def customer_add(
         raise click.UsageError(
             "give at least one field (--name, --phone, --email, --set) or --identity"
         )
-    customer_id = state.open().add_customer(fields, source=source, identities=pairs)
+    customer_id = state.session().add_customer(fields, source=source, identities=pairs)
     if as_json:
         emit_json({"id": customer_id})
     else:
@@ -243,7 +272,7 @@ def customer_update(
     state: State, customer_id: str, assignments: tuple[str, ...], source: str, as_json: bool
 ) -> None:
     """Set fields of a customer (a masked value never replaces a full one)."""
-    changed = state.open().update_customer(
+    changed = state.session().update_customer(
         customer_id, parse_assignments(assignments, "--set"), source=source
     )
     if as_json:
@@ -268,10 +297,11 @@ def _print_customer(data: dict[str, Any]) -> None:
 @customer.command("show")
 @click.argument("customer_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@purpose_option
 @pass_state
-def customer_show(state: State, customer_id: str, as_json: bool) -> None:
-    """Show one customer with each field's provenance."""
-    data = customer_to_json(state.open().get_customer(customer_id))
+def customer_show(state: State, customer_id: str, as_json: bool, purpose: str | None) -> None:
+    """Show one customer, as your role may see it, with each field's provenance."""
+    data = customer_to_json(state.session(purpose).get_customer(customer_id))
     if as_json:
         emit_json(data)
     else:
@@ -287,6 +317,7 @@ def customer_show(state: State, customer_id: str, as_json: bool) -> None:
 @click.option("--field", help="With --value: any searchable catalogue field.")
 @click.option("--value")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@purpose_option
 @pass_state
 def customer_find(
     state: State,
@@ -298,6 +329,7 @@ def customer_find(
     field: str | None,
     value: str | None,
     as_json: bool,
+    purpose: str | None,
 ) -> None:
     """Find customers by an exact value (matched through blind indexes, never by decrypting)."""
     criteria = [
@@ -311,15 +343,15 @@ def customer_find(
             "give exactly one of --phone, --email, --id-number, --platform with --external-id, "
             "or --field with --value"
         )
-    vault = state.open()
+    session = state.session(purpose)
     if by_identity:
         if not (platform and external_id):
             raise click.UsageError("--platform and --external-id go together")
-        found = vault.find_by_identity(platform, external_id)
+        found = session.find_by_identity(platform, external_id)
         ids = [found] if found else []
     else:
-        ids = vault.find_customers(*criteria[0])
-    results = [customer_to_json(vault.get_customer(cid)) for cid in ids]
+        ids = session.find_customers(*criteria[0])
+    results = [customer_to_json(session.get_customer(cid)) for cid in ids]
     if as_json:
         emit_json(results)
         return
@@ -333,10 +365,13 @@ def customer_find(
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--after", help="Continue after this customer id (from the previous page).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@purpose_option
 @pass_state
-def customer_list(state: State, limit: int, after: str | None, as_json: bool) -> None:
+def customer_list(
+    state: State, limit: int, after: str | None, as_json: bool, purpose: str | None
+) -> None:
     """List customer ids, a page at a time."""
-    page = state.open().list_customers(limit=limit, after=after)
+    page = state.session(purpose).list_customers(limit=limit, after=after)
     if as_json:
         emit_json({"customer_ids": list(page.customer_ids), "next_after": page.next_after})
         return
@@ -352,7 +387,7 @@ def customer_list(state: State, limit: int, after: str | None, as_json: bool) ->
 @pass_state
 def customer_tag(state: State, customer_id: str, tag: str) -> None:
     """Tag a customer."""
-    state.open().tag_customers([customer_id], tag, source=CLI_SOURCE)
+    state.session().tag_customers([customer_id], tag, source=CLI_SOURCE)
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -368,7 +403,7 @@ def keys() -> None:
 @pass_state
 def keys_status(state: State, as_json: bool) -> None:
     """Show master key versions and how many data keys each wraps."""
-    status = state.open().key_status()
+    status = state.session().key_status()
     data = {
         "active_version": status.active_version,
         "rotation_in_progress": status.rotation_in_progress,
@@ -398,16 +433,16 @@ def keys_status(state: State, as_json: bool) -> None:
 @pass_state
 def keys_rotate(state: State, batch_size: int, as_json: bool) -> None:
     """Add a master key version and rewrap every data key (resumes an interrupted rotation)."""
-    vault = state.open()
-    pending = vault.key_status().pending_rewrap
+    session = state.session()
+    pending = session.key_status().pending_rewrap
     if as_json or not sys.stderr.isatty():
-        report = vault.rotate_keys(batch_size=batch_size)
+        report = session.rotate_keys(batch_size=batch_size)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True) as progress:
             task = progress.add_task("Rewrapping data keys", total=pending or None)
-            report = vault.rotate_keys(
+            report = session.rotate_keys(
                 batch_size=batch_size, on_batch=lambda n: progress.advance(task, n)
             )
     if as_json:
@@ -422,8 +457,242 @@ def keys_rotate(state: State, batch_size: int, as_json: bool) -> None:
 @pass_state
 def keys_retire(state: State, version: int) -> None:
     """Retire a master key version that no data key uses any more."""
-    state.open().retire_key_version(version)
+    state.session().retire_key_version(version)
     click.echo(f"Master key version {version} retired.")
+
+
+# --- principals --------------------------------------------------------------------------------
+
+
+@cli.group()
+def principal() -> None:
+    """People and service accounts, their roles and tokens."""
+
+
+def _parse_expiry(text: str | None) -> datetime | None:
+    """``30d``, ``12h`` or an ISO date/time (UTC when no zone is given)."""
+    if text is None:
+        return None
+    unit = text[-1:].lower()
+    if unit in ("d", "h") and text[:-1].isdigit():
+        amount = int(text[:-1])
+        return datetime.now(UTC) + (
+            timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+        )
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            "use 30d, 12h or an ISO date such as 2027-01-31", param_hint="--expires"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@principal.command("add")
+@click.argument("name")
+@click.option(
+    "--role", "roles", multiple=True, required=True, help="A role from policies/roles.toml."
+)
+@click.option("--service", is_flag=True, help="A service account (a connector, a program).")
+@click.option("--expires", help="Token lifetime: 30d, 12h, or an ISO date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def principal_add(
+    state: State,
+    name: str,
+    roles: tuple[str, ...],
+    service: bool,
+    expires: str | None,
+    as_json: bool,
+) -> None:
+    """Create a principal and print its token (shown once)."""
+    expires_at = _parse_expiry(expires)
+    token = state.session().add_principal(
+        name, roles, kind="service" if service else "person", expires_at=expires_at
+    )
+    if as_json:
+        emit_json(
+            {
+                "name": name,
+                "roles": list(roles),
+                "token": token,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            }
+        )
+    else:
+        click.echo(f"Token for {name} (shown once):")
+        click.echo(f"  {token}")
+
+
+@principal.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def principal_list(state: State, as_json: bool) -> None:
+    """List principals with their roles and token state (never the tokens)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "roles": list(p.roles),
+            "created_at": p.created_at.isoformat(),
+            "expires_at": p.expires_at.isoformat() if p.expires_at else None,
+            "revoked_at": p.revoked_at.isoformat() if p.revoked_at else None,
+        }
+        for p in state.session().list_principals()
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        status = "revoked" if row["revoked_at"] else f"expires {row['expires_at'] or 'never'}"
+        click.echo(f"{row['name']:<24} {row['kind']:<8} {','.join(row['roles']):<20} {status}")
+
+
+@principal.command("revoke")
+@click.argument("name")
+@pass_state
+def principal_revoke(state: State, name: str) -> None:
+    """Revoke a principal's token at once."""
+    state.session().revoke_principal(name)
+    click.echo(f"Revoked {name}.")
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log: query, export, verify, checkpoints."""
+
+
+def _audit_filters(function: F) -> F:
+    for option in reversed(
+        [
+            click.option("--actor"),
+            click.option("--customer", help="A customer id."),
+            click.option("--action"),
+            click.option("--purpose", "audit_purpose", help="Events made for this purpose."),
+            click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"])),
+            click.option("--since", type=click.DateTime(), help="From this time (UTC)."),
+            click.option("--until", type=click.DateTime(), help="Before this time (UTC)."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _audit_query(limit: int | None, **filters: Any) -> AuditQuery:
+    def utc(moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
+
+    return AuditQuery(
+        actor=filters["actor"],
+        customer=filters["customer"],
+        action=filters["action"],
+        purpose=filters["audit_purpose"],
+        outcome=filters["outcome"],
+        since=utc(filters["since"]),
+        until=utc(filters["until"]),
+        limit=limit,
+    )
+
+
+@audit.command("query")
+@_audit_filters
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> None:
+    """Find audit events (oldest first)."""
+    events = state.session().audit_query(_audit_query(limit, **filters))
+    if as_json:
+        emit_json(events)
+        return
+    for e in events:
+        who = f"{e['actor']}({','.join(e['roles'])})"
+        click.echo(
+            f"{e['seq']:>8} {e['at']} {who:<24} {e['action']:<10} {e['outcome']:<8} "
+            f"{e['purpose'] or '-':<18} customers={e['customers']['count']} "
+            f"{e['reason']}"
+        )
+
+
+@audit.command("export")
+@_audit_filters
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@pass_state
+def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> None:
+    """Export events (and, for JSON Lines, the checkpoints that cover them)."""
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+    click.echo(f"Exported {count} events to {output}.", err=True)
+
+
+@audit.command("verify")
+@click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool) -> None:
+    """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
+    external = [checkpoint_from_file(path.read_text()) for path in checkpoint_files]
+    report = state.session().audit_verify(external)
+    if as_json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "events": report.events,
+                "last_seq": report.last_seq,
+                "head_hash": report.head_hash.hex(),
+                "checkpoints": report.checkpoints,
+                "problems": [
+                    {"seq": p.seq, "kind": p.kind, "detail": p.detail} for p in report.problems
+                ],
+            }
+        )
+    elif report.ok:
+        click.echo(
+            f"OK: {report.events} events, head {report.head_hash.hex()[:16]}…, "
+            f"{report.checkpoints} checkpoints verified."
+        )
+    else:
+        for problem in report.problems:
+            click.echo(f"FAILED: {problem}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save it to this file, for `vault audit verify --checkpoint`.",
+)
+@pass_state
+def audit_checkpoint(state: State, output: Path | None) -> None:
+    """Sign the current head of the chain now and print the checkpoint."""
+    session = state.session()
+    checkpoint = session.audit_checkpoint()
+    text = json.dumps(checkpoint.to_json(session.audit_public_key()), indent=2)
+    if output is not None:
+        output.write_text(text + "\n")
+    click.echo(text)
+
+
+@audit.command("public-key")
+@pass_state
+def audit_public_key(state: State) -> None:
+    """Print the Ed25519 key that verifies checkpoints (hex, raw 32 bytes)."""
+    click.echo(state.session().audit_public_key().hex())
 
 
 # --- demo --------------------------------------------------------------------------------------

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
 import structlog
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect
 
+from vault.access import Policy
+from vault.access import principals as principals_store
+from vault.audit import AuditEvent, AuditLog
 from vault.config import Settings, VaultHome
 from vault.crypto import BlindIndexer, Keyring
 from vault.crypto.keysource import (
@@ -24,27 +25,16 @@ from vault.crypto.keysource import (
     PassphraseKeySource,
     PluginKeySource,
 )
-from vault.errors import ConfigError
+from vault.errors import AccessDenied, ConfigError
 from vault.fields import FieldCatalogue
-from vault.records import Customer, Interaction, NewCustomer, Order, Page
+from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
-from vault.store.engine import make_engine, utcnow
-from vault.store.schema import principals, system_keys
+from vault.store.engine import make_engine
 
 log = structlog.get_logger("vault")
 
-TOKEN_PREFIX = "vt_"  # noqa: S105 (a prefix, not a secret)
 ADMIN_PRINCIPAL = "admin"
-
-
-def new_token() -> str:
-    """A bearer token: 256 random bits, URL-safe. Only its SHA-256 is stored."""
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def key_source_for(home: VaultHome, kind: str, *, passphrase: str | None = None) -> KeySource:
@@ -75,25 +65,24 @@ class Vault:
         key_source: KeySource,
         keyring: Keyring,
         catalogue: FieldCatalogue,
+        policy: Policy,
     ) -> None:
         self.home = home
         self.settings = settings
         self.engine = engine
         self.catalogue = catalogue
-        self._key_source = key_source
-        self._keyring = keyring
-        with engine.connect() as connection:
-            self._indexer = BlindIndexer(
-                keyring.unwrap_system_key(
-                    keystore.BLIND_INDEX_ROOT,
-                    connection.execute(
-                        select(system_keys.c.wrapped_key).where(
-                            system_keys.c.name == keystore.BLIND_INDEX_ROOT
-                        )
-                    ).scalar_one(),
-                )
-            )
-        self._customers = CustomerStore(engine, keyring, self._indexer, catalogue)
+        self.policy = policy
+        self.key_source = key_source
+        self.keyring = keyring
+        with engine.begin() as connection:
+            system = keystore.unwrap_system_keys(connection, keyring)
+        self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
+        self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
+        self.customers = CustomerStore(engine, keyring, self.indexer, catalogue)
+
+    def use_keyring(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self.customers.use_keyring(keyring)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -124,18 +113,9 @@ class Vault:
                 "the database already holds tables; a new vault needs an empty database"
             )
         migrate.upgrade(engine)
-        token = new_token()
         with engine.begin() as connection:
             keystore.create_first_master_key(connection, source)
-            connection.execute(
-                principals.insert().values(
-                    name=ADMIN_PRINCIPAL,
-                    kind="person",
-                    roles="admin",
-                    token_hash=token_hash(token),
-                    created_at=utcnow(),
-                )
-            )
+            token = principals_store.add(connection, ADMIN_PRINCIPAL, ("admin",), kind="person")
         vault_home.install_default_policies()
         vault_home.write_settings(settings)
         log.info("vault_initialised", home=str(vault_home.path), key_source=key_source)
@@ -160,13 +140,18 @@ class Vault:
     def _open(cls, home: VaultHome, settings: Settings, engine: Engine, source: KeySource) -> Vault:
         with engine.connect() as connection:
             keyring = keystore.load_keyring(connection, source)
+        catalogue = FieldCatalogue.load(home.policy_file("fields.toml"))
+        policy = Policy.load(
+            catalogue, home.policy_file("purposes.toml"), home.policy_file("roles.toml")
+        )
         return cls(
             home=home,
             settings=settings,
             engine=engine,
             key_source=source,
             keyring=keyring,
-            catalogue=FieldCatalogue.load(home.policy_file("fields.toml")),
+            catalogue=catalogue,
+            policy=policy,
         )
 
     def close(self) -> None:
@@ -189,157 +174,42 @@ class Vault:
         with self.engine.begin() as connection:
             yield connection
 
-    # --- customers ---------------------------------------------------------------------------
+    # --- the one door ------------------------------------------------------------------------
 
-    def add_customer(
-        self,
-        fields: Mapping[str, str],
-        *,
-        source: str,
-        identities: Sequence[tuple[str, str]] = (),
-        observed_at: datetime | None = None,
-    ) -> str:
-        """Add one customer; returns its id. Values are normalised, sealed and indexed."""
-        return self.add_customers(
-            [NewCustomer(fields=fields, identities=identities, observed_at=observed_at)],
-            source=source,
-        )[0]
+    def session(
+        self, token: str, *, purpose: str | None = None, request_id: str | None = None
+    ) -> Session:
+        """Authenticate ``token`` and return a session acting as its principal.
 
-    def add_customers(
-        self, records: Iterable[NewCustomer], *, source: str, batch_size: int = 2000
-    ) -> list[str]:
-        """Add many customers, committing every ``batch_size``; returns their ids in order."""
-        ids: list[str] = []
-        batch: list[NewCustomer] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= batch_size:
-                ids += self._add_batch(batch, source)
-                batch = []
-        if batch:
-            ids += self._add_batch(batch, source)
-        return ids
-
-    def _add_batch(self, batch: list[NewCustomer], source: str) -> list[str]:
-        with self.transaction() as connection:
-            ids = self._customers.add_many(connection, batch, source=source)
-        log.info("customers_added", count=len(ids), source=source)
-        return ids
-
-    def update_customer(
-        self,
-        customer_id: str,
-        fields: Mapping[str, str],
-        *,
-        source: str,
-        observed_at: datetime | None = None,
-    ) -> list[str]:
-        """Set field values with their provenance; returns the fields that changed.
-
-        A masked value never overwrites a full one.
+        Every operation on customer data, keys, principals and the audit log is a method of the
+        session: it checks the principal's roles and the purpose, applies field views and writes
+        the audit event. There is no other way in. A bad token raises ``AccessDenied`` (audited).
         """
-        with self.transaction() as connection:
-            changed = self._customers.update(
-                connection, customer_id, fields, source=source, observed_at=observed_at
+        request_id = request_id or uuid.uuid4().hex
+        with self.engine.connect() as connection:
+            principal, reason = principals_store.authenticate(connection, token)
+        if principal is None or reason != "token valid":
+            with self.transaction() as connection:
+                self.audit.append(
+                    connection,
+                    AuditEvent(
+                        action="authenticate",
+                        outcome="denied",
+                        purpose=purpose,
+                        reason=reason,
+                        details={"token_fingerprint": principals_store.token_fingerprint(token)},
+                    ),
+                    actor=principal.name if principal else "<unknown>",
+                    roles=principal.roles if principal else (),
+                    request_id=request_id,
+                )
+            raise AccessDenied(
+                principal=principal.name if principal else "<unknown token>",
+                action="authenticate",
+                reason=reason,
             )
-        log.info("customer_updated", customer_id=customer_id, fields=changed, source=source)
-        return changed
-
-    def get_customer(self, customer_id: str) -> Customer:
-        with self.engine.connect() as connection:
-            return self._customers.get(connection, customer_id)
-
-    def find_customers(self, field: str, value: str) -> list[str]:
-        """Ids of the customers whose ``field`` equals ``value`` once normalised (blind index)."""
-        with self.engine.connect() as connection:
-            return self._customers.find(connection, field, value)
-
-    def find_by_identity(self, platform: str, external_id: str) -> str | None:
-        with self.engine.connect() as connection:
-            return self._customers.find_identity(connection, platform, external_id)
-
-    def add_identity(
-        self, customer_id: str, platform: str, external_id: str, *, source: str
-    ) -> None:
-        with self.transaction() as connection:
-            self._customers.add_identity(
-                connection, customer_id, platform, external_id, source=source
-            )
-
-    def list_customers(self, *, limit: int = 100, after: str | None = None) -> Page:
-        if not 1 <= limit <= 10_000:
-            raise ValueError("limit must be between 1 and 10000")
-        with self.engine.connect() as connection:
-            return self._customers.page(connection, limit=limit, after=after)
-
-    def record_order(self, order: Order, *, source: str) -> int:
-        with self.transaction() as connection:
-            return self._customers.record_order(connection, order, source=source)
-
-    def orders_of(self, customer_id: str) -> list[Order]:
-        with self.engine.connect() as connection:
-            return self._customers.orders_of(connection, customer_id)
-
-    def record_interaction(
-        self,
-        customer_id: str,
-        *,
-        kind: str,
-        channel: str,
-        occurred_at: datetime,
-        text: str | None,
-        source: str,
-    ) -> str:
-        with self.transaction() as connection:
-            return self._customers.record_interaction(
-                connection,
-                customer_id,
-                kind=kind,
-                channel=channel,
-                occurred_at=occurred_at,
-                text=text,
-                source=source,
-            )
-
-    def interactions_of(self, customer_id: str) -> list[Interaction]:
-        with self.engine.connect() as connection:
-            return self._customers.interactions_of(connection, customer_id)
-
-    def tag_customers(self, customer_ids: Sequence[str], tag: str, *, source: str) -> int:
-        with self.transaction() as connection:
-            return self._customers.tag(connection, customer_ids, tag, source=source)
-
-    def untag_customer(self, customer_id: str, tag: str) -> bool:
-        with self.transaction() as connection:
-            return self._customers.untag(connection, customer_id, tag)
-
-    # --- keys --------------------------------------------------------------------------------
-
-    def rotate_keys(
-        self, *, batch_size: int = 5000, on_batch: Callable[[int], None] | None = None
-    ) -> keystore.RotationReport:
-        """Add a master key version and rewrap every data key (or finish an interrupted run)."""
-        keyring, report = keystore.rotate(
-            self.engine, self._key_source, self._keyring, batch_size=batch_size, on_batch=on_batch
-        )
-        self._keyring = keyring
-        self._customers.use_keyring(keyring)
-        log.info(
-            "keys_rotated",
-            to_version=report.to_version,
-            rewrapped=report.rewrapped,
-            resumed=report.resumed,
-        )
-        return report
-
-    def key_status(self) -> keystore.KeyStatus:
-        with self.engine.connect() as connection:
-            return keystore.status(connection, self._keyring)
-
-    def retire_key_version(self, version: int) -> None:
-        with self.transaction() as connection:
-            keystore.retire(connection, version, self._keyring)
-        log.info("key_version_retired", version=version)
+        self.policy.check_roles(principal.roles, where=f"principal {principal.name!r}")
+        return Session(self, principal, purpose=purpose, request_id=request_id)
 
     @property
     def location(self) -> Path:

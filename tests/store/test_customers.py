@@ -4,111 +4,112 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vault import Conflict, InvalidValue, NewCustomer, NotFound, Order, OrderItem, Vault
+from vault import Conflict, InvalidValue, NewCustomer, NotFound, Order, OrderItem
+from vault.session import Session
 
 
-def test_differently_written_phones_find_the_same_customer(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三", "phone": "138 0013 8000"}, source="t")
+def test_differently_written_phones_find_the_same_customer(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三", "phone": "138 0013 8000"}, source="t")
     for written in ("138 0013 8000", "+86 138-0013-8000", "8613800138000"):
-        assert vault.find_customers("phone", written) == [cid]
+        assert admin.find_customers("phone", written) == [cid]
 
 
-def test_find_by_email_and_id_number_uses_normalised_values(vault: Vault) -> None:
-    cid = vault.add_customer(
+def test_find_by_email_and_id_number_uses_normalised_values(admin: Session) -> None:
+    cid = admin.add_customer(
         {"email": "Zhang@QQ.com", "id_number": "11010519491231002x"}, source="t"
     )
-    assert vault.find_customers("email", " zhang@qq.COM") == [cid]
-    assert vault.find_customers("id_number", "11010519491231002X") == [cid]
-    assert vault.find_customers("email", "other@qq.com") == []
+    assert admin.find_customers("email", " zhang@qq.COM") == [cid]
+    assert admin.find_customers("id_number", "11010519491231002X") == [cid]
+    assert admin.find_customers("email", "other@qq.com") == []
 
 
-def test_find_on_a_field_without_blind_index_is_refused(vault: Vault) -> None:
+def test_find_on_a_field_without_blind_index_is_refused(admin: Session) -> None:
     with pytest.raises(InvalidValue, match="not searchable"):
-        vault.find_customers("name", "张三")
+        admin.find_customers("name", "张三")
 
 
-def test_get_returns_values_with_provenance(vault: Vault) -> None:
+def test_get_returns_values_with_provenance(admin: Session) -> None:
     seen = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
-    cid = vault.add_customer(
+    cid = admin.add_customer(
         {"name": "张三", "phone": "13800138000"}, source="youzan", observed_at=seen
     )
-    customer = vault.get_customer(cid)
+    customer = admin.get_customer(cid)
     assert customer.fields["phone"].value == "+8613800138000"
     assert customer.fields["name"].source == "youzan"
     assert customer.fields["name"].observed_at == seen
 
 
-def test_update_changes_value_and_provenance(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
-    assert vault.update_customer(
+def test_update_changes_value_and_provenance(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
+    assert admin.update_customer(
         cid, {"phone": "13900139000", "address": "北京市"}, source="cli"
     ) == ["phone", "address"]
-    customer = vault.get_customer(cid)
+    customer = admin.get_customer(cid)
     assert customer.fields["phone"].value == "+8613900139000"
     assert customer.fields["phone"].source == "cli"
-    assert vault.find_customers("phone", "13800138000") == []
-    assert vault.find_customers("phone", "13900139000") == [cid]
+    assert admin.find_customers("phone", "13800138000") == []
+    assert admin.find_customers("phone", "13900139000") == [cid]
 
 
-def test_masked_value_never_overwrites_a_full_one(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
+def test_masked_value_never_overwrites_a_full_one(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
     assert (
-        vault.update_customer(cid, {"phone": "138****8000", "name": "张*"}, source="taobao") == []
+        admin.update_customer(cid, {"phone": "138****8000", "name": "张*"}, source="taobao") == []
     )
-    customer = vault.get_customer(cid)
+    customer = admin.get_customer(cid)
     assert customer.get("phone") == "+8613800138000" and customer.get("name") == "张三"
 
 
-def test_masked_value_is_stored_as_masked_and_not_indexed(vault: Vault) -> None:
-    cid = vault.add_customer({"phone": "138****8000"}, source="taobao")
-    phone = vault.get_customer(cid).fields["phone"]
+def test_masked_value_is_stored_as_masked_and_not_indexed(admin: Session) -> None:
+    cid = admin.add_customer({"phone": "138****8000"}, source="taobao")
+    phone = admin.get_customer(cid).fields["phone"]
     assert phone.masked and phone.value == "138****8000"
     with pytest.raises(InvalidValue, match="masked"):
-        vault.find_customers("phone", "138****8000")
-    assert vault.update_customer(cid, {"phone": "13800138000"}, source="import") == ["phone"]
-    assert vault.find_customers("phone", "13800138000") == [cid]
+        admin.find_customers("phone", "138****8000")
+    assert admin.update_customer(cid, {"phone": "13800138000"}, source="import") == ["phone"]
+    assert admin.find_customers("phone", "13800138000") == [cid]
 
 
-def test_invalid_value_rejects_the_whole_add(vault: Vault) -> None:
+def test_invalid_value_rejects_the_whole_add(admin: Session) -> None:
     with pytest.raises(InvalidValue, match="'phone'"):
-        vault.add_customer({"name": "张三", "phone": "not a phone"}, source="t")
-    assert vault.list_customers().customer_ids == []
+        admin.add_customer({"name": "张三", "phone": "not a phone"}, source="t")
+    assert admin.list_customers().customer_ids == []
 
 
-def test_unknown_field_is_refused(vault: Vault) -> None:
+def test_unknown_field_is_refused(admin: Session) -> None:
     with pytest.raises(InvalidValue, match="not in the field catalogue"):
-        vault.add_customer({"fax": "123"}, source="t")
+        admin.add_customer({"fax": "123"}, source="t")
 
 
-def test_platform_identity_finds_its_customer(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三"}, source="t", identities=[("youzan", "yz_abc")])
-    vault.add_identity(cid, "taobao", "AAHk3x-oaid", source="taobao")
-    assert vault.find_by_identity("youzan", "yz_abc") == cid
-    assert vault.find_by_identity("taobao", "AAHk3x-oaid") == cid
-    assert vault.find_by_identity("pinduoduo", "yz_abc") is None
-    assert [(i.platform, i.external_id) for i in vault.get_customer(cid).identities] == [
+def test_platform_identity_finds_its_customer(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三"}, source="t", identities=[("youzan", "yz_abc")])
+    admin.add_identity(cid, "taobao", "AAHk3x-oaid", source="taobao")
+    assert admin.find_by_identity("youzan", "yz_abc") == cid
+    assert admin.find_by_identity("taobao", "AAHk3x-oaid") == cid
+    assert admin.find_by_identity("pinduoduo", "yz_abc") is None
+    assert [(i.platform, i.external_id) for i in admin.get_customer(cid).identities] == [
         ("youzan", "yz_abc"),
         ("taobao", "AAHk3x-oaid"),
     ]
 
 
-def test_an_identity_cannot_belong_to_two_customers(vault: Vault) -> None:
-    first = vault.add_customer({"name": "甲"}, source="t", identities=[("youzan", "yz_1")])
-    second = vault.add_customer({"name": "乙"}, source="t")
+def test_an_identity_cannot_belong_to_two_customers(admin: Session) -> None:
+    first = admin.add_customer({"name": "甲"}, source="t", identities=[("youzan", "yz_1")])
+    second = admin.add_customer({"name": "乙"}, source="t")
     with pytest.raises(Conflict, match=first):
-        vault.add_identity(second, "youzan", "yz_1", source="t")
+        admin.add_identity(second, "youzan", "yz_1", source="t")
     with pytest.raises(Conflict):
-        vault.add_customer({"name": "丙"}, source="t", identities=[("youzan", "yz_1")])
+        admin.add_customer({"name": "丙"}, source="t", identities=[("youzan", "yz_1")])
 
 
-def test_list_pages_through_every_customer_once(vault: Vault) -> None:
-    ids = vault.add_customers(
+def test_list_pages_through_every_customer_once(admin: Session) -> None:
+    ids = admin.add_customers(
         (NewCustomer(fields={"name": f"客户{i}"}) for i in range(25)), source="t", batch_size=7
     )
     seen: list[str] = []
     after = None
     while True:
-        page = vault.list_customers(limit=10, after=after)
+        page = admin.list_customers(limit=10, after=after)
         seen += page.customer_ids
         if page.next_after is None:
             break
@@ -116,9 +117,9 @@ def test_list_pages_through_every_customer_once(vault: Vault) -> None:
     assert sorted(seen) == sorted(ids) and len(seen) == 25
 
 
-def test_get_unknown_customer_is_not_found(vault: Vault) -> None:
+def test_get_unknown_customer_is_not_found(admin: Session) -> None:
     with pytest.raises(NotFound):
-        vault.get_customer("00000000-0000-4000-8000-000000000000")
+        admin.get_customer("00000000-0000-4000-8000-000000000000")
 
 
 def order(status: str, *, updated: datetime, customer_id: str | None) -> Order:
@@ -144,22 +145,22 @@ def order(status: str, *, updated: datetime, customer_id: str | None) -> Order:
     )
 
 
-def test_order_is_idempotent_and_status_changes_update_it(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三"}, source="t")
+def test_order_is_idempotent_and_status_changes_update_it(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三"}, source="t")
     now = datetime(2025, 5, 1, tzinfo=UTC)
-    first = vault.record_order(order("paid", updated=now, customer_id=cid), source="taobao")
-    again = vault.record_order(
+    first = admin.record_order(order("paid", updated=now, customer_id=cid), source="taobao")
+    again = admin.record_order(
         order("refunded", updated=now + timedelta(hours=2), customer_id=cid), source="taobao"
     )
     assert first == again
-    orders = vault.orders_of(cid)
+    orders = admin.orders_of(cid)
     assert len(orders) == 1 and orders[0].status == "refunded"
     assert orders[0].total_amount == 19_900 and orders[0].items[0].amount == 19_900
 
 
-def test_interaction_text_round_trips(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三"}, source="t")
-    vault.record_interaction(
+def test_interaction_text_round_trips(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三"}, source="t")
+    admin.record_interaction(
         cid,
         kind="review",
         channel="taobao",
@@ -167,14 +168,14 @@ def test_interaction_text_round_trips(vault: Vault) -> None:
         text="很好 👍",
         source="taobao",
     )
-    [interaction] = vault.interactions_of(cid)
+    [interaction] = admin.interactions_of(cid)
     assert interaction.text == "很好 👍" and interaction.kind == "review"
 
 
-def test_tags_are_added_once_and_shown(vault: Vault) -> None:
-    cid = vault.add_customer({"name": "张三"}, source="t")
-    assert vault.tag_customers([cid], "vip", source="t") == 1
-    assert vault.tag_customers([cid], "vip", source="t") == 0
-    assert vault.get_customer(cid).tags == ["vip"]
-    assert vault.untag_customer(cid, "vip")
-    assert vault.get_customer(cid).tags == []
+def test_tags_are_added_once_and_shown(admin: Session) -> None:
+    cid = admin.add_customer({"name": "张三"}, source="t")
+    assert admin.tag_customers([cid], "vip", source="t") == 1
+    assert admin.tag_customers([cid], "vip", source="t") == 0
+    assert admin.get_customer(cid).tags == ["vip"]
+    assert admin.untag_customer(cid, "vip")
+    assert admin.get_customer(cid).tags == []

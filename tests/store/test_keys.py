@@ -14,12 +14,13 @@ from sqlalchemy import Engine, func, select
 from vault import KeyUnavailable, NewCustomer, Vault
 from vault.config import VaultHome
 from vault.crypto.keysource import FileKeySource
+from vault.session import Session
 from vault.store.engine import make_engine
 from vault.store.schema import customer_fields, customers, metadata
 
 
-def snapshot(vault: Vault) -> dict[str, list[tuple[object, ...]]]:
-    return snapshot_engine(vault.engine)
+def snapshot(admin: Session) -> dict[str, list[tuple[object, ...]]]:
+    return snapshot_engine(admin.vault.engine)
 
 
 def snapshot_engine(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
@@ -30,21 +31,21 @@ def snapshot_engine(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def load_customers(vault: Vault, count: int) -> dict[str, str]:
-    ids = vault.add_customers(
+def load_customers(admin: Session, count: int) -> dict[str, str]:
+    ids = admin.add_customers(
         (
             NewCustomer(fields={"name": f"客户{i}", "phone": f"1380000{i:04d}"})
             for i in range(count)
         ),
         source="t",
     )
-    return {cid: vault.get_customer(cid).get("phone") or "" for cid in ids}
+    return {cid: admin.get_customer(cid).get("phone") or "" for cid in ids}
 
 
-def test_wrong_master_key_is_refused_before_anything_is_written(vault: Vault, home: Path) -> None:
-    load_customers(vault, 3)
-    before = snapshot(vault)
-    vault.close()
+def test_wrong_master_key_is_refused_before_anything_is_written(admin: Session, home: Path) -> None:
+    load_customers(admin, 3)
+    before = snapshot(admin)
+    admin.vault.close()
     os.unlink(home / "master.key")
     FileKeySource(home / "master.key").create(1)  # a different key, same version
     with pytest.raises(KeyUnavailable, match="wrong master key"):
@@ -56,73 +57,98 @@ def test_wrong_master_key_is_refused_before_anything_is_written(vault: Vault, ho
         engine.dispose()
 
 
-def test_missing_key_file_is_a_clear_error(vault: Vault, home: Path) -> None:
-    vault.close()
+def test_missing_key_file_is_a_clear_error(admin: Session, home: Path) -> None:
+    admin.vault.close()
     os.unlink(home / "master.key")
     with pytest.raises(KeyUnavailable, match="does not exist"):
         Vault.open(home)
 
 
-def test_key_file_readable_by_others_is_refused(vault: Vault, home: Path) -> None:
-    vault.close()
+def test_key_file_readable_by_others_is_refused(admin: Session, home: Path) -> None:
+    admin.vault.close()
     os.chmod(home / "master.key", 0o644)
     with pytest.raises(KeyUnavailable, match="accessible by other users") as caught:
         Vault.open(home)
     assert "chmod 600" in caught.value.diagnostics()
 
 
-def test_key_file_is_created_0600(vault: Vault, home: Path) -> None:
+def test_key_file_is_created_0600(admin: Session, home: Path) -> None:
     assert (home / "master.key").stat().st_mode & 0o777 == 0o600
 
 
-def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(vault: Vault) -> None:
-    phones = load_customers(vault, 23)
-    with vault.engine.connect() as connection:
+def reopen(admin: Session, **kwargs: str) -> Session:
+    """A new process's view: open the vault again and log in with the same token."""
+    return Vault.open(admin.vault.home.path, **kwargs).session(
+        TOKENS[admin], purpose="administration"
+    )
+
+
+TOKENS: dict[Session, str] = {}
+
+
+@pytest.fixture
+def admin_with_token(initialised: tuple[Vault, str]) -> Session:
+    vault, token = initialised
+    session = vault.session(token, purpose="administration")
+    TOKENS[session] = token
+    return session
+
+
+def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(
+    admin_with_token: Session,
+) -> None:
+    admin = admin_with_token
+    phones = load_customers(admin, 23)
+    with admin.vault.engine.connect() as connection:
         fields_before = sorted(connection.execute(select(customer_fields.c.value)).scalars())
-    report = vault.rotate_keys(batch_size=5)
-    assert report.to_version == 2 and report.rewrapped == 23 + 1 and not report.resumed
-    with vault.engine.connect() as connection:
+    report = admin.rotate_keys(batch_size=5)
+    assert report.to_version == 2 and report.rewrapped == 23 + 2 and not report.resumed
+    with admin.vault.engine.connect() as connection:
         assert (
             sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
         )
         assert set(connection.execute(select(customers.c.kek_version)).scalars()) == {2}
-    reopened = Vault.open(vault.home.path)
+    reopened = reopen(admin)
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
     status = reopened.key_status()
     assert status.active_version == 2 and not status.rotation_in_progress
     assert [v.data_keys for v in status.versions] == [0, 23]
     reopened.retire_key_version(1)
-    assert Vault.open(vault.home.path).find_customers("phone", "13800000007")
-    reopened.close()
+    assert reopen(admin).find_customers("phone", "13800000007")
+    reopened.vault.close()
 
 
-def test_retiring_the_active_or_a_used_version_is_refused(vault: Vault) -> None:
-    load_customers(vault, 2)
+def test_retiring_the_active_or_a_used_version_is_refused(admin: Session) -> None:
+    load_customers(admin, 2)
     with pytest.raises(KeyUnavailable, match="active"):
-        vault.retire_key_version(1)
+        admin.retire_key_version(1)
 
 
 KILL_AFTER_FIRST_BATCH = """
 import os, signal, sys
 from vault import Vault
-vault = Vault.open(sys.argv[1])
-vault.rotate_keys(batch_size=4, on_batch=lambda n: os.kill(os.getpid(), signal.SIGKILL))
+session = Vault.open(sys.argv[1]).session(sys.argv[2])
+session.rotate_keys(batch_size=4, on_batch=lambda n: os.kill(os.getpid(), signal.SIGKILL))
 """
 
 
-def test_rotation_killed_halfway_completes_when_run_again(vault: Vault, home: Path) -> None:
-    phones = load_customers(vault, 17)
+def test_rotation_killed_halfway_completes_when_run_again(
+    admin_with_token: Session, home: Path
+) -> None:
+    admin = admin_with_token
+    phones = load_customers(admin, 17)
     result = subprocess.run(
-        [sys.executable, "-c", KILL_AFTER_FIRST_BATCH, str(home)], capture_output=True
+        [sys.executable, "-c", KILL_AFTER_FIRST_BATCH, str(home), TOKENS[admin]],
+        capture_output=True,
     )
-    assert result.returncode == -9
-    status = vault.key_status()
-    assert status.rotation_in_progress and status.pending_rewrap == 17 + 1 - 4
-    reopened = Vault.open(home)
+    assert result.returncode == -9, result.stderr
+    status = admin.key_status()
+    assert status.rotation_in_progress and status.pending_rewrap == 17 + 2 - 4
+    reopened = reopen(admin)
     report = reopened.rotate_keys(batch_size=4)
-    assert report.resumed and report.to_version == 2 and report.rewrapped == 17 + 1 - 4
+    assert report.resumed and report.to_version == 2 and report.rewrapped == 17 + 2 - 4
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
-    with reopened.engine.connect() as connection:
+    with reopened.vault.engine.connect() as connection:
         assert (
             connection.execute(
                 select(func.count()).select_from(customers).where(customers.c.kek_version != 2)
@@ -131,7 +157,8 @@ def test_rotation_killed_halfway_completes_when_run_again(vault: Vault, home: Pa
         )
     next_report = reopened.rotate_keys()
     assert next_report.to_version == 3 and not next_report.resumed
-    reopened.close()
+    assert reopened.audit_verify().ok
+    reopened.vault.close()
 
 
 def test_env_key_source_opens_and_rejects_a_wrong_key(
@@ -139,10 +166,12 @@ def test_env_key_source_opens_and_rejects_a_wrong_key(
 ) -> None:
     key = base64.b64encode(os.urandom(32)).decode()
     monkeypatch.setenv("VAULT_MASTER_KEY", key)
-    vault, _ = Vault.init(home, db_url=db_url, key_source="env")
-    cid = vault.add_customer({"name": "张三"}, source="t")
+    vault, token = Vault.init(home, db_url=db_url, key_source="env")
+    cid = vault.session(token).add_customer({"name": "张三"}, source="t")
     vault.close()
-    assert Vault.open(home).get_customer(cid).get("name") == "张三"
+    session = Vault.open(home).session(token, purpose="administration")
+    assert session.get_customer(cid).get("name") == "张三"
+    session.vault.close()
     monkeypatch.setenv("VAULT_MASTER_KEY", f"2:{key}")  # no version 1 any more
     with pytest.raises(KeyUnavailable, match="no master key version 1"):
         Vault.open(home)
@@ -159,20 +188,25 @@ def test_env_rotation_uses_the_version_the_operator_added(
 ) -> None:
     v1 = base64.b64encode(os.urandom(32)).decode()
     monkeypatch.setenv("VAULT_MASTER_KEY", v1)
-    vault, _ = Vault.init(home, db_url=db_url, key_source="env")
+    vault, token = Vault.init(home, db_url=db_url, key_source="env")
+    admin = vault.session(token)
     with pytest.raises(KeyUnavailable, match="no key version 2"):
-        vault.rotate_keys()
+        admin.rotate_keys()
     monkeypatch.setenv("VAULT_MASTER_KEY", f"1:{v1},2:{base64.b64encode(os.urandom(32)).decode()}")
-    assert vault.rotate_keys().to_version == 2
+    assert admin.rotate_keys().to_version == 2
     vault.close()
 
 
 def test_passphrase_key_source_opens_and_rejects_a_wrong_passphrase(
     home: Path, db_url: str
 ) -> None:
-    vault, _ = Vault.init(home, db_url=db_url, key_source="passphrase", passphrase="correct horse")
-    cid = vault.add_customer({"name": "张三"}, source="t")
+    vault, token = Vault.init(
+        home, db_url=db_url, key_source="passphrase", passphrase="correct horse"
+    )
+    cid = vault.session(token).add_customer({"name": "张三"}, source="t")
     vault.close()
-    assert Vault.open(home, passphrase="correct horse").get_customer(cid).get("name") == "张三"
+    reopened = Vault.open(home, passphrase="correct horse")
+    assert reopened.session(token, purpose="administration").get_customer(cid).get("name") == "张三"
+    reopened.close()
     with pytest.raises(KeyUnavailable, match="wrong master key"):
         Vault.open(home, passphrase="battery staple")

@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ from vault.store.schema import (
 DEK_VERSION = 1
 CIPHER_CACHE_SIZE = 4096
 IDENTITY_INDEX_PREFIX = "identity:"
+IDENTITY_FIELD = "platform_id"  # the catalogue entry that stands for platform identities
 INTERACTION_KINDS = frozenset({"consultation", "review", "complaint", "feedback"})
 _CUSTOMER_COLUMNS = ("id", "created_at", "updated_at", "dek_version", "wrapped_dek", "kek_version")
 _FIELD_COLUMNS = (
@@ -136,6 +137,8 @@ class CustomerStore:
         self, cipher: CustomerCipher, name: str, raw: str
     ) -> tuple[bytes, bytes | None, bool]:
         """Normalise, seal and index one value: ``(stored value, blind index, masked)``."""
+        if name == IDENTITY_FIELD:
+            raise InvalidValue(field=name, reason="platform identities are added as identities")
         spec = self._catalogue.spec(name)
         normalised = spec.normalise(raw)
         text = normalised.value.encode()
@@ -322,7 +325,15 @@ class CustomerStore:
             is not None
         )
 
-    def get(self, connection: Connection, customer_id: str) -> Customer:
+    def get(
+        self,
+        connection: Connection,
+        customer_id: str,
+        *,
+        only_fields: Collection[str] | None = None,
+        with_identities: bool = True,
+    ) -> Customer:
+        """A customer with the given fields decrypted (all if ``None``); others are not read."""
         head = connection.execute(
             select(customers.c.created_at, customers.c.updated_at).where(
                 customers.c.id == customer_id, customers.c.erased_at.is_(None)
@@ -341,6 +352,8 @@ class CustomerStore:
                 customer_fields.c.observed_at,
             ).where(customer_fields.c.customer_id == customer_id)
         ):
+            if only_fields is not None and row.field not in only_fields:
+                continue
             spec = self._catalogue.get(row.field)
             encrypted = spec.encrypted if spec is not None else True
             plain = cipher.open(row.field, row.value) if encrypted else row.value
@@ -350,24 +363,30 @@ class CustomerStore:
                 observed_at=as_utc(row.observed_at),
                 masked=row.masked,
             )
-        identities = [
-            Identity(
-                platform=row.platform,
-                external_id=cipher.open(_identity_field(row.platform), row.external_id).decode(),
-                source=row.source,
-                observed_at=as_utc(row.observed_at),
-            )
-            for row in connection.execute(
-                select(
-                    customer_identities.c.platform,
-                    customer_identities.c.external_id,
-                    customer_identities.c.source,
-                    customer_identities.c.observed_at,
+        identities = (
+            [
+                Identity(
+                    platform=row.platform,
+                    external_id=cipher.open(
+                        _identity_field(row.platform), row.external_id
+                    ).decode(),
+                    source=row.source,
+                    observed_at=as_utc(row.observed_at),
                 )
-                .where(customer_identities.c.customer_id == customer_id)
-                .order_by(customer_identities.c.id)
-            )
-        ]
+                for row in connection.execute(
+                    select(
+                        customer_identities.c.platform,
+                        customer_identities.c.external_id,
+                        customer_identities.c.source,
+                        customer_identities.c.observed_at,
+                    )
+                    .where(customer_identities.c.customer_id == customer_id)
+                    .order_by(customer_identities.c.id)
+                )
+            ]
+            if with_identities
+            else []
+        )
         tag_names = (
             connection.execute(
                 select(tags.c.name)

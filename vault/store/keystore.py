@@ -23,7 +23,8 @@ from vault.store.engine import as_utc, utcnow
 from vault.store.schema import customers, master_keys, system_keys
 
 BLIND_INDEX_ROOT = "blind-index-root"
-SYSTEM_KEY_NAMES = (BLIND_INDEX_ROOT,)
+AUDIT_SIGNING_KEY = "audit-signing-key"  # an Ed25519 private seed
+SYSTEM_KEY_NAMES = (BLIND_INDEX_ROOT, AUDIT_SIGNING_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,28 @@ def create_first_master_key(connection: Connection, source: KeySource) -> Keyrin
             )
         )
     return keyring
+
+
+def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, bytes]:
+    """Unwrap every system key, creating any this version of the vault needs and lacks."""
+    rows = dict(
+        connection.execute(select(system_keys.c.name, system_keys.c.wrapped_key)).tuples().all()
+    )
+    keys: dict[str, bytes] = {}
+    for name in SYSTEM_KEY_NAMES:
+        if name in rows:
+            keys[name] = keyring.unwrap_system_key(name, rows[name])
+        else:
+            keys[name] = new_key()
+            connection.execute(
+                system_keys.insert().values(
+                    name=name,
+                    wrapped_key=keyring.wrap_system_key(name, keys[name]),
+                    kek_version=keyring.active_version,
+                    created_at=utcnow(),
+                )
+            )
+    return keys
 
 
 def load_keyring(connection: Connection, source: KeySource) -> Keyring:

@@ -232,3 +232,45 @@ principals = Table(
     Column("expires_at", TS, nullable=True),
     Column("revoked_at", TS, nullable=True),
 )
+
+# --- audit log (migration 0002) -----------------------------------------------------------------
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", TS, nullable=False, index=True),
+    Column("actor", String(128), nullable=False, index=True),
+    Column("action", String(32), nullable=False, index=True),
+    Column("purpose", String(64), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("customer_count", Integer, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("body", LargeBinary, nullable=False),  # the canonical record; the hash covers it
+    Column("prev_hash", LargeBinary, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_event_customers = Table(
+    "audit_event_customers",
+    metadata,
+    Column("customer_id", CUSTOMER_ID, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("head_hash", LargeBinary, nullable=False),
+    Column("at", String(32), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)

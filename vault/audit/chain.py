@@ -1,0 +1,212 @@
+"""The audit log's hash chain and signed checkpoints: the format an auditor re-implements.
+
+Each event is stored as its *canonical body*: a JSON object with keys sorted, no insignificant
+white space (separators ``,`` and ``:``), non-ASCII characters as UTF-8 (not ``\\u`` escapes),
+only strings, integers, booleans, null, lists and objects. Its hash is::
+
+    hash = SHA-256( b"vault:audit:v1\\x00" || prev_hash (32 bytes) || body (UTF-8) )
+
+where ``prev_hash`` is the previous event's hash, or 32 zero bytes for event 1. A checkpoint
+signs the head of the chain with Ed25519::
+
+    message = b"vault:audit-checkpoint:v1\\x00" || seq (8 bytes, big-endian) || head_hash (32)
+              || at (RFC 3339 UTC text, UTF-8)
+
+SECURITY.md ("Audit log format") restates this; ``tests/vectors/audit-chain-v1.json`` pins it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from vault.crypto._hazmat import ed25519_sign, ed25519_verify
+
+EVENT_DOMAIN = b"vault:audit:v1\x00"
+CHECKPOINT_DOMAIN = b"vault:audit-checkpoint:v1\x00"
+GENESIS_HASH = bytes(32)
+BODY_VERSION = 1
+INLINE_CUSTOMER_IDS = 100  # events naming more customers keep only their count and digest
+
+
+def canonical(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def event_hash(prev_hash: bytes, body: bytes) -> bytes:
+    return hashlib.sha256(EVENT_DOMAIN + prev_hash + body).digest()
+
+
+def customer_digest(customer_ids: Iterable[str]) -> str:
+    """SHA-256 (hex) of the sorted, de-duplicated ids joined by newlines."""
+    return hashlib.sha256("\n".join(sorted(set(customer_ids))).encode()).hexdigest()
+
+
+def format_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def checkpoint_message(seq: int, head_hash: bytes, at: str) -> bytes:
+    return CHECKPOINT_DOMAIN + struct.pack(">Q", seq) + head_hash + at.encode()
+
+
+def sign_checkpoint(private_seed: bytes, seq: int, head_hash: bytes, at: str) -> bytes:
+    return ed25519_sign(private_seed, checkpoint_message(seq, head_hash, at))
+
+
+def checkpoint_signature_valid(
+    public_key: bytes, seq: int, head_hash: bytes, at: str, signature: bytes
+) -> bool:
+    return ed25519_verify(public_key, signature, checkpoint_message(seq, head_hash, at))
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    seq: int
+    head_hash: bytes
+    at: str
+    signature: bytes
+
+    def to_json(self, public_key: bytes) -> dict[str, Any]:
+        return {
+            "format": "vault-audit-checkpoint/v1",
+            "seq": self.seq,
+            "head_hash": self.head_hash.hex(),
+            "at": self.at,
+            "signature": self.signature.hex(),
+            "public_key": public_key.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
+        return cls(
+            seq=int(data["seq"]),
+            head_hash=bytes.fromhex(data["head_hash"]),
+            at=str(data["at"]),
+            signature=bytes.fromhex(data["signature"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One row of the log as verify reads it: the columns queries filter on, and the record."""
+
+    seq: int
+    actor: str
+    action: str
+    purpose: str | None
+    outcome: str
+    body: bytes
+    prev_hash: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    seq: int
+    kind: str  # modified | missing | reordered | truncated | bad-signature | forked
+    detail: str
+
+    def __str__(self) -> str:
+        return f"event {self.seq}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    events: int
+    last_seq: int
+    head_hash: bytes
+    checkpoints: int
+    problems: Sequence[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+_COLUMNS = ("actor", "action", "purpose", "outcome")
+
+
+class ChainVerifier:
+    """Walks events in ``seq`` order and reports the first way the chain is broken."""
+
+    def __init__(self) -> None:
+        self.prev_hash = GENESIS_HASH
+        self.expected_seq = 1
+        self.count = 0
+        self.problem: Problem | None = None
+        self.hash_at: dict[int, bytes] = {}
+        self._want: set[int] = set()
+
+    def want_hash_at(self, seqs: Iterable[int]) -> None:
+        """Remember the hashes at these positions (where checkpoints point)."""
+        self._want.update(seqs)
+
+    def feed(self, event: StoredEvent) -> bool:
+        """Check one event; returns False once a problem is found (then stop feeding)."""
+        if event.seq != self.expected_seq:
+            self.problem = Problem(
+                self.expected_seq,
+                "missing",
+                f"the log jumps from event {self.expected_seq - 1} to {event.seq}",
+            )
+            return False
+        if event_hash(event.prev_hash, event.body) != event.hash:
+            self.problem = Problem(event.seq, "modified", "its record does not match its hash")
+            return False
+        record = json.loads(event.body)
+        if record.get("seq") != event.seq:
+            self.problem = Problem(
+                event.seq, "reordered", f"it holds the record of event {record.get('seq')}"
+            )
+            return False
+        if event.prev_hash != self.prev_hash:
+            self.problem = Problem(
+                event.seq,
+                "forked",
+                f"expected prev {self.prev_hash.hex()[:12]}…, got {event.prev_hash.hex()[:12]}…",
+            )
+            return False
+        for column in _COLUMNS:
+            if record.get(column) != getattr(event, column):
+                self.problem = Problem(
+                    event.seq,
+                    "modified",
+                    f"column {column!r} differs from the hashed record",
+                )
+                return False
+        if event.seq in self._want:
+            self.hash_at[event.seq] = event.hash
+        self.prev_hash = event.hash
+        self.expected_seq += 1
+        self.count += 1
+        return True
+
+    def check_checkpoint(
+        self, checkpoint: Checkpoint, public_key: bytes, *, last_seq: int, source: str
+    ) -> Problem | None:
+        if not checkpoint_signature_valid(
+            public_key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
+        ):
+            return Problem(checkpoint.seq, "bad-signature", f"{source} checkpoint does not verify")
+        if checkpoint.seq > last_seq:
+            return Problem(
+                last_seq + 1,
+                "truncated",
+                f"the log ends at event {last_seq} but a {source} checkpoint covers "
+                f"event {checkpoint.seq}",
+            )
+        stored = self.hash_at.get(checkpoint.seq)
+        if stored != checkpoint.head_hash:
+            return Problem(
+                checkpoint.seq,
+                "modified",
+                f"the chain's hash here differs from the signed {source} checkpoint "
+                f"(expected {checkpoint.head_hash.hex()[:12]}…); the log was rewritten",
+            )
+        return None

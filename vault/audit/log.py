@@ -1,0 +1,389 @@
+"""The audit log in the store: append (one chain, even with many writers), checkpoint, query,
+export and verify.
+
+Appending takes the chain head under a lock (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite's
+writers are already serialised by ``BEGIN IMMEDIATE``), so concurrent processes extend one chain
+with no gaps or forks. The append runs in the caller's transaction: a change and its event land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, Select, insert, select, update
+
+from vault.audit.chain import (
+    BODY_VERSION,
+    GENESIS_HASH,
+    INLINE_CUSTOMER_IDS,
+    ChainVerifier,
+    Checkpoint,
+    Problem,
+    StoredEvent,
+    VerifyReport,
+    canonical,
+    customer_digest,
+    event_hash,
+    format_time,
+    sign_checkpoint,
+)
+from vault.audit.events import AuditEvent
+from vault.crypto._hazmat import ed25519_public_key
+from vault.store.engine import utcnow
+from vault.store.schema import (
+    audit_checkpoints,
+    audit_event_customers,
+    audit_events,
+    audit_head,
+)
+
+CHECKPOINT_EVERY = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditQuery:
+    actor: str | None = None
+    customer: str | None = None
+    action: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = 1000
+
+
+class AuditLog:
+    def __init__(
+        self, engine: Engine, signing_seed: bytes, *, checkpoint_every: int = CHECKPOINT_EVERY
+    ):
+        self._engine = engine
+        self._seed = signing_seed
+        self.public_key = ed25519_public_key(signing_seed)
+        self.checkpoint_every = checkpoint_every
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _head(self, connection: Connection) -> tuple[int, bytes]:
+        query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = connection.execute(query).one()
+        return int(row.seq), bytes(row.hash)
+
+    def append(
+        self,
+        connection: Connection,
+        event: AuditEvent,
+        *,
+        actor: str,
+        roles: Sequence[str],
+        request_id: str | None = None,
+        at: datetime | None = None,
+    ) -> int:
+        """Append ``event`` in the caller's transaction; returns its sequence number."""
+        seq, prev_hash = self._head(connection)
+        seq += 1
+        at = at or utcnow()
+        ids = sorted(set(event.customer_ids))
+        customers: dict[str, Any] = {"count": len(ids), "digest": customer_digest(ids)}
+        if len(ids) <= INLINE_CUSTOMER_IDS:
+            customers["ids"] = ids
+        body = canonical(
+            {
+                "v": BODY_VERSION,
+                "seq": seq,
+                "at": format_time(at),
+                "actor": actor,
+                "roles": sorted(roles),
+                "action": event.action,
+                "purpose": event.purpose,
+                "outcome": event.outcome,
+                "customers": customers,
+                "fields": sorted(set(event.fields)),
+                "reason": event.reason,
+                "request_id": request_id,
+                "details": dict(event.details),
+            }
+        )
+        digest = event_hash(prev_hash, body)
+        connection.execute(
+            insert(audit_events).values(
+                seq=seq,
+                at=at,
+                actor=actor,
+                action=event.action,
+                purpose=event.purpose,
+                outcome=event.outcome,
+                customer_count=len(ids),
+                request_id=request_id,
+                body=body,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        if ids:
+            connection.execute(
+                insert(audit_event_customers), [{"customer_id": c, "seq": seq} for c in ids]
+            )
+        connection.execute(
+            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest)
+        )
+        if seq % self.checkpoint_every == 0:
+            self._write_checkpoint(connection, seq, digest)
+        return seq
+
+    def _write_checkpoint(self, connection: Connection, seq: int, head_hash: bytes) -> Checkpoint:
+        at = format_time(utcnow())
+        checkpoint = Checkpoint(
+            seq=seq,
+            head_hash=head_hash,
+            at=at,
+            signature=sign_checkpoint(self._seed, seq, head_hash, at),
+        )
+        existing = connection.execute(
+            select(audit_checkpoints.c.seq).where(audit_checkpoints.c.seq == seq)
+        ).first()
+        if existing is None:
+            connection.execute(
+                insert(audit_checkpoints).values(
+                    seq=seq, head_hash=head_hash, at=at, signature=checkpoint.signature
+                )
+            )
+        return checkpoint
+
+    def checkpoint(self, connection: Connection) -> Checkpoint:
+        """Sign the current head now (``vault audit checkpoint``)."""
+        seq, head_hash = self._head(connection)
+        existing = connection.execute(
+            select(audit_checkpoints).where(audit_checkpoints.c.seq == seq)
+        ).first()
+        if existing is not None:
+            return Checkpoint(
+                seq=seq,
+                head_hash=bytes(existing.head_hash),
+                at=existing.at,
+                signature=bytes(existing.signature),
+            )
+        return self._write_checkpoint(connection, seq, head_hash)
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _select(self, query: AuditQuery) -> Select[Any]:
+        statement = select(
+            audit_events.c.seq, audit_events.c.body, audit_events.c.prev_hash, audit_events.c.hash
+        ).order_by(audit_events.c.seq)
+        if query.customer is not None:
+            statement = statement.where(
+                audit_events.c.seq.in_(
+                    select(audit_event_customers.c.seq).where(
+                        audit_event_customers.c.customer_id == query.customer
+                    )
+                )
+            )
+        for column, value in (
+            (audit_events.c.actor, query.actor),
+            (audit_events.c.action, query.action),
+            (audit_events.c.purpose, query.purpose),
+            (audit_events.c.outcome, query.outcome),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if query.since is not None:
+            statement = statement.where(audit_events.c.at >= query.since)
+        if query.until is not None:
+            statement = statement.where(audit_events.c.at < query.until)
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        return statement
+
+    def query(self, connection: Connection, query: AuditQuery) -> list[dict[str, Any]]:
+        """Matching events, oldest first, as their hashed records (plus ``hash``)."""
+        return [
+            {**json.loads(row.body), "hash": bytes(row.hash).hex()}
+            for row in connection.execute(self._select(query))
+        ]
+
+    def rows(self, connection: Connection, query: AuditQuery) -> Iterator[Any]:
+        result = connection.execution_options(yield_per=5000).execute(self._select(query))
+        yield from result
+
+    def checkpoints(self, connection: Connection) -> list[Checkpoint]:
+        return [
+            Checkpoint(
+                seq=row.seq,
+                head_hash=bytes(row.head_hash),
+                at=row.at,
+                signature=bytes(row.signature),
+            )
+            for row in connection.execute(
+                select(audit_checkpoints).order_by(audit_checkpoints.c.seq)
+            )
+        ]
+
+    def export(self, connection: Connection, query: AuditQuery, out: IO[str], fmt: str) -> int:
+        """Write events as JSON Lines or CSV, then the checkpoints that cover them; returns the
+        number of events written."""
+        count = 0
+        last_seq = 0
+        if fmt == "jsonl":
+            for row in self.rows(connection, query):
+                out.write(
+                    json.dumps(
+                        {
+                            "seq": row.seq,
+                            "prev_hash": bytes(row.prev_hash).hex(),
+                            "hash": bytes(row.hash).hex(),
+                            "body": bytes(row.body).decode(),
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+                count += 1
+                last_seq = row.seq
+            for checkpoint in self.checkpoints(connection):
+                if checkpoint.seq <= last_seq:
+                    out.write(
+                        json.dumps({"checkpoint": checkpoint.to_json(self.public_key)}) + "\n"
+                    )
+            return count
+        if fmt == "csv":
+            writer = csv.writer(out)
+            writer.writerow(
+                [
+                    "seq",
+                    "at",
+                    "actor",
+                    "roles",
+                    "action",
+                    "purpose",
+                    "outcome",
+                    "customer_count",
+                    "customer_ids",
+                    "customer_digest",
+                    "fields",
+                    "reason",
+                    "request_id",
+                    "prev_hash",
+                    "hash",
+                    "body",
+                ]
+            )
+            for row in self.rows(connection, query):
+                record = json.loads(row.body)
+                writer.writerow(
+                    [
+                        row.seq,
+                        record["at"],
+                        record["actor"],
+                        " ".join(record["roles"]),
+                        record["action"],
+                        record["purpose"] or "",
+                        record["outcome"],
+                        record["customers"]["count"],
+                        " ".join(record["customers"].get("ids", [])),
+                        record["customers"]["digest"],
+                        " ".join(record["fields"]),
+                        record["reason"],
+                        record["request_id"] or "",
+                        bytes(row.prev_hash).hex(),
+                        bytes(row.hash).hex(),
+                        bytes(row.body).decode(),
+                    ]
+                )
+                count += 1
+            return count
+        raise ValueError(f"unknown audit export format {fmt!r}: jsonl or csv")
+
+    # --- verifying ---------------------------------------------------------------------------
+
+    def verify(self, connection: Connection, external: Iterable[Checkpoint] = ()) -> VerifyReport:
+        """Walk the whole chain; check the head, every stored checkpoint and the given ones."""
+        stored = self.checkpoints(connection)
+        external = list(external)
+        verifier = ChainVerifier()
+        verifier.want_hash_at(c.seq for c in [*stored, *external])
+        result = connection.execution_options(yield_per=10_000).execute(
+            select(
+                audit_events.c.seq,
+                audit_events.c.actor,
+                audit_events.c.action,
+                audit_events.c.purpose,
+                audit_events.c.outcome,
+                audit_events.c.body,
+                audit_events.c.prev_hash,
+                audit_events.c.hash,
+            ).order_by(audit_events.c.seq)
+        )
+        problems: list[Problem] = []
+        for row in result:
+            if not verifier.feed(
+                StoredEvent(
+                    seq=row.seq,
+                    actor=row.actor,
+                    action=row.action,
+                    purpose=row.purpose,
+                    outcome=row.outcome,
+                    body=bytes(row.body),
+                    prev_hash=bytes(row.prev_hash),
+                    hash=bytes(row.hash),
+                )
+            ):
+                break
+        result.close()
+        if verifier.problem is not None:
+            problems.append(verifier.problem)
+        last_seq = verifier.expected_seq - 1
+        if not problems:
+            head_seq, head_hash = self._head_readonly(connection)
+            if head_seq > last_seq:
+                problems.append(
+                    Problem(
+                        last_seq + 1,
+                        "truncated",
+                        f"the chain head records event {head_seq} but the log ends at {last_seq}",
+                    )
+                )
+            elif head_seq == last_seq and head_hash != verifier.prev_hash:
+                problems.append(Problem(last_seq, "modified", "the chain head's hash differs"))
+            for checkpoint, source in [
+                *((c, "stored") for c in stored),
+                *((c, "external") for c in external),
+            ]:
+                problem = verifier.check_checkpoint(
+                    checkpoint, self.public_key, last_seq=last_seq, source=source
+                )
+                if problem is not None:
+                    problems.append(problem)
+                    break
+        return VerifyReport(
+            events=verifier.count,
+            last_seq=last_seq,
+            head_hash=verifier.prev_hash if verifier.count else GENESIS_HASH,
+            checkpoints=len(stored) + len(external),
+            problems=problems,
+        )
+
+    def _head_readonly(self, connection: Connection) -> tuple[int, bytes]:
+        row = connection.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).one()
+        return int(row.seq), bytes(row.hash)
+
+
+def checkpoint_from_file(text: str) -> Checkpoint:
+    data = json.loads(text)
+    return Checkpoint.from_json(data.get("checkpoint", data))
+
+
+def export_to_string(log: AuditLog, connection: Connection, query: AuditQuery, fmt: str) -> str:
+    buffer = io.StringIO()
+    log.export(connection, query, buffer, fmt)
+    return buffer.getvalue()

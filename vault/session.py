@@ -1,0 +1,665 @@
+"""``Session``: the one door. Every operation on customer data, keys, principals and the audit
+log is a method here, acting as one authenticated principal for a stated purpose.
+
+Each method (1) decides from the policy whether the principal's roles may take the action for
+the purpose (deny by default), (2) for reads, decrypts only the fields the role may see and
+masks them as its view says, and (3) writes the audit event: for a change, in the same
+transaction as the change; for a read, before the data is returned. A denial raises
+``AccessDenied`` and is audited in a transaction of its own; so is a failed operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+import structlog
+from sqlalchemy import Connection
+
+from vault.access import principals as principals_store
+from vault.access.masks import mask
+from vault.access.principals import Principal
+from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.errors import AccessDenied, VaultError
+from vault.records import Customer, FieldValue, Interaction, NewCustomer, Order, Page
+from vault.store import keystore
+from vault.store.customers import IDENTITY_FIELD
+
+if TYPE_CHECKING:
+    from vault.vault import Vault
+
+T = TypeVar("T")
+log = structlog.get_logger("vault.audit")
+
+PURPOSE_REQUIRED = frozenset({"read", "search", "export"})
+
+INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
+
+
+class Session:
+    """A principal at the door. Get one from :meth:`vault.Vault.session`."""
+
+    def __init__(
+        self, vault: Vault, principal: Principal, *, purpose: str | None, request_id: str
+    ) -> None:
+        self.vault = vault
+        self.principal = principal
+        self.purpose = purpose
+        self.request_id = request_id
+
+    # --- the door ----------------------------------------------------------------------------
+
+    def _append(self, connection: Connection, event: AuditEvent) -> int:
+        seq = self.vault.audit.append(
+            connection,
+            event,
+            actor=self.principal.name,
+            roles=self.principal.roles,
+            request_id=self.request_id,
+        )
+        log.info(
+            "audit_event",
+            seq=seq,
+            actor=self.principal.name,
+            action=event.action,
+            outcome=event.outcome,
+            purpose=event.purpose,
+            customer_count=len(event.customer_ids),
+            fields=sorted(event.fields),
+            request_id=self.request_id,
+        )
+        return seq
+
+    def _record(self, event: AuditEvent) -> None:
+        with self.vault.transaction() as connection:
+            self._append(connection, event)
+
+    def authorize(
+        self,
+        action: str,
+        purpose: str | None = None,
+        *,
+        customer_ids: Sequence[str] = (),
+        fields: Sequence[str] = (),
+    ) -> str | None:
+        """Check ``action`` for ``purpose`` (default: the session's); returns the purpose.
+
+        Raises ``AccessDenied`` after auditing the refusal.
+        """
+        purpose = purpose or self.purpose
+        if action in PURPOSE_REQUIRED and purpose is None:
+            reason = f"a purpose is required to {action} customer data (--purpose)"
+            allowed = False
+        else:
+            decision = self.vault.policy.decide(self.principal.roles, action, purpose)
+            reason, allowed = decision.reason, decision.allowed
+        if not allowed:
+            self._record(
+                AuditEvent(
+                    action=action,
+                    outcome="denied",
+                    purpose=purpose,
+                    customer_ids=customer_ids,
+                    fields=fields,
+                    reason=reason,
+                )
+            )
+            raise AccessDenied(
+                principal=self.principal.name, action=action, purpose=purpose, reason=reason
+            )
+        return purpose
+
+    def _audited(
+        self,
+        event: AuditEvent,
+        operation: Callable[[Connection], T],
+        *,
+        change: bool,
+    ) -> T:
+        """Run ``operation`` and write ``event``: together in one transaction for a change; for
+        a read, the event is committed before the result is handed back. A failure is audited
+        as ``failed`` and re-raised."""
+        try:
+            if change:
+                with self.vault.transaction() as connection:
+                    result = operation(connection)
+                    self._append(connection, event)
+                return result
+            with self.vault.engine.connect() as connection:
+                result = operation(connection)
+            self._record(event)
+            return result
+        except VaultError as error:
+            self._record(replace(event, outcome="failed", reason=type(error).__name__))
+            raise
+
+    def _views(self, purpose: str | None) -> dict[str, str]:
+        policy = self.vault.policy
+        return {
+            field: policy.view(self.principal.roles, field, purpose) for field in policy.catalogue
+        }
+
+    def _present(self, customer: Customer, views: Mapping[str, str]) -> Customer:
+        """Apply the field views: clear as is, masked by the field's mask style, hidden gone."""
+        shown: dict[str, FieldValue] = {}
+        for name, value in customer.fields.items():
+            view = views.get(name, "hidden")
+            if view == "clear" or (view == "masked" and value.masked):
+                shown[name] = value
+            elif view == "masked":
+                style = self.vault.catalogue[name].mask
+                masked = mask(style, value.value)
+                if masked is not None:
+                    shown[name] = replace(value, value=masked, masked=True)
+        identities = customer.identities
+        identity_view = views.get(IDENTITY_FIELD, "hidden")
+        if identity_view == "hidden":
+            identities = []
+        elif identity_view == "masked":
+            identities = [
+                replace(i, external_id=mask("partial", i.external_id) or "") for i in identities
+            ]
+        return replace(customer, fields=shown, identities=identities)
+
+    # --- customers ---------------------------------------------------------------------------
+
+    def add_customer(
+        self,
+        fields: Mapping[str, str],
+        *,
+        source: str,
+        identities: Sequence[tuple[str, str]] = (),
+        observed_at: datetime | None = None,
+        purpose: str | None = None,
+    ) -> str:
+        """Add one customer; returns its id. Values are normalised, sealed and indexed."""
+        purpose = self.authorize("write", purpose, fields=list(fields))
+        record = NewCustomer(fields=fields, identities=identities, observed_at=observed_at)
+        ids: list[str] = []
+
+        def operation(connection: Connection) -> str:
+            ids.extend(self.vault.customers.add_many(connection, [record], source=source))
+            return ids[0]
+
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=ids,
+                fields=list(fields),
+                details={
+                    "operation": "add",
+                    "source": source,
+                    "identities": [platform for platform, _ in identities],
+                },
+            ),
+            operation,
+            change=True,
+        )
+
+    def add_customers(
+        self,
+        records: Iterable[NewCustomer],
+        *,
+        source: str,
+        batch_size: int = 2000,
+        purpose: str | None = None,
+    ) -> list[str]:
+        """Add many customers (an import), committing and auditing every ``batch_size``."""
+        purpose = self.authorize("import", purpose)
+        ids: list[str] = []
+        for batch in _batches(records, batch_size):
+            fields = sorted({name for record in batch for name in record.fields})
+            with self.vault.transaction() as connection:
+                added = self.vault.customers.add_many(connection, batch, source=source)
+                self._append(
+                    connection,
+                    AuditEvent(
+                        action="import",
+                        purpose=purpose,
+                        customer_ids=added,
+                        fields=fields,
+                        details={"operation": "add", "source": source, "count": len(added)},
+                    ),
+                )
+            ids += added
+        return ids
+
+    def update_customer(
+        self,
+        customer_id: str,
+        fields: Mapping[str, str],
+        *,
+        source: str,
+        observed_at: datetime | None = None,
+        purpose: str | None = None,
+    ) -> list[str]:
+        """Set field values with their provenance; returns the fields that changed.
+
+        A masked value never overwrites a full one.
+        """
+        purpose = self.authorize("write", purpose, customer_ids=[customer_id], fields=list(fields))
+        changed: list[str] = []
+
+        def operation(connection: Connection) -> list[str]:
+            changed.extend(
+                self.vault.customers.update(
+                    connection, customer_id, fields, source=source, observed_at=observed_at
+                )
+            )
+            return changed
+
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=changed,
+                details={"operation": "update", "source": source},
+            ),
+            operation,
+            change=True,
+        )
+
+    def get_customer(self, customer_id: str, *, purpose: str | None = None) -> Customer:
+        """One customer, as this principal may see it for ``purpose``."""
+        purpose = self.authorize("read", purpose, customer_ids=[customer_id])
+        views = self._views(purpose)
+        visible = {field for field, view in views.items() if view != "hidden"}
+        shown: list[str] = []
+
+        def operation(connection: Connection) -> Customer:
+            customer = self.vault.customers.get(
+                connection,
+                customer_id,
+                only_fields=visible,
+                with_identities=views.get(IDENTITY_FIELD, "hidden") != "hidden",
+            )
+            presented = self._present(customer, views)
+            shown.extend(presented.fields)
+            return presented
+
+        return self._audited(
+            AuditEvent(action="read", purpose=purpose, customer_ids=[customer_id], fields=shown),
+            operation,
+            change=False,
+        )
+
+    def find_customers(self, field: str, value: str, *, purpose: str | None = None) -> list[str]:
+        """Ids of customers whose ``field`` equals ``value`` once normalised (blind index).
+
+        The audit event names the field searched and the ids found, never the value.
+        """
+        purpose = self.authorize("search", purpose, fields=[field])
+        found: list[str] = []
+
+        def operation(connection: Connection) -> list[str]:
+            found.extend(self.vault.customers.find(connection, field, value))
+            return found
+
+        return self._audited(
+            AuditEvent(action="search", purpose=purpose, customer_ids=found, fields=[field]),
+            operation,
+            change=False,
+        )
+
+    def find_by_identity(
+        self, platform: str, external_id: str, *, purpose: str | None = None
+    ) -> str | None:
+        purpose = self.authorize("search", purpose, fields=[IDENTITY_FIELD])
+        found: list[str] = []
+
+        def operation(connection: Connection) -> str | None:
+            customer_id = self.vault.customers.find_identity(connection, platform, external_id)
+            if customer_id is not None:
+                found.append(customer_id)
+            return customer_id
+
+        return self._audited(
+            AuditEvent(
+                action="search",
+                purpose=purpose,
+                customer_ids=found,
+                fields=[IDENTITY_FIELD],
+                details={"platform": platform},
+            ),
+            operation,
+            change=False,
+        )
+
+    def add_identity(
+        self,
+        customer_id: str,
+        platform: str,
+        external_id: str,
+        *,
+        source: str,
+        purpose: str | None = None,
+    ) -> None:
+        purpose = self.authorize("write", purpose, customer_ids=[customer_id])
+        self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=[IDENTITY_FIELD],
+                details={"operation": "add-identity", "platform": platform, "source": source},
+            ),
+            lambda c: self.vault.customers.add_identity(
+                c, customer_id, platform, external_id, source=source
+            ),
+            change=True,
+        )
+
+    def list_customers(
+        self, *, limit: int = 100, after: str | None = None, purpose: str | None = None
+    ) -> Page:
+        if not 1 <= limit <= 10_000:
+            raise ValueError("limit must be between 1 and 10000")
+        purpose = self.authorize("read", purpose)
+        listed: list[str] = []
+
+        def operation(connection: Connection) -> Page:
+            page = self.vault.customers.page(connection, limit=limit, after=after)
+            listed.extend(page.customer_ids)
+            return page
+
+        return self._audited(
+            AuditEvent(
+                action="read", purpose=purpose, customer_ids=listed, details={"operation": "list"}
+            ),
+            operation,
+            change=False,
+        )
+
+    # --- purchase history, interactions, tags ------------------------------------------------
+
+    def record_order(self, order: Order, *, source: str, purpose: str | None = None) -> int:
+        ids = [order.customer_id] if order.customer_id else []
+        purpose = self.authorize("write", purpose, customer_ids=ids)
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=ids,
+                details={
+                    "operation": "order",
+                    "platform": order.platform,
+                    "shop": order.shop,
+                    "order_id": order.order_id,
+                    "status": order.status,
+                },
+            ),
+            lambda c: self.vault.customers.record_order(c, order, source=source),
+            change=True,
+        )
+
+    def orders_of(self, customer_id: str, *, purpose: str | None = None) -> list[Order]:
+        purpose = self.authorize("read", purpose, customer_ids=[customer_id])
+        return self._audited(
+            AuditEvent(
+                action="read",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                details={"operation": "orders"},
+            ),
+            lambda c: self.vault.customers.orders_of(c, customer_id),
+            change=False,
+        )
+
+    def record_interaction(
+        self,
+        customer_id: str,
+        *,
+        kind: str,
+        channel: str,
+        occurred_at: datetime,
+        text: str | None,
+        source: str,
+        purpose: str | None = None,
+    ) -> str:
+        purpose = self.authorize("write", purpose, customer_ids=[customer_id])
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=[INTERACTION_FIELD] if text is not None else [],
+                details={"operation": "interaction", "kind": kind, "channel": channel},
+            ),
+            lambda c: self.vault.customers.record_interaction(
+                c,
+                customer_id,
+                kind=kind,
+                channel=channel,
+                occurred_at=occurred_at,
+                text=text,
+                source=source,
+            ),
+            change=True,
+        )
+
+    def interactions_of(self, customer_id: str, *, purpose: str | None = None) -> list[Interaction]:
+        purpose = self.authorize("read", purpose, customer_ids=[customer_id])
+        view = self._views(purpose).get(INTERACTION_FIELD, "hidden")
+
+        def operation(connection: Connection) -> list[Interaction]:
+            found = self.vault.customers.interactions_of(connection, customer_id)
+            return found if view == "clear" else [replace(i, text=None) for i in found]
+
+        return self._audited(
+            AuditEvent(
+                action="read",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=[INTERACTION_FIELD] if view == "clear" else [],
+                details={"operation": "interactions"},
+            ),
+            operation,
+            change=False,
+        )
+
+    def tag_customers(
+        self, customer_ids: Sequence[str], tag: str, *, source: str, purpose: str | None = None
+    ) -> int:
+        purpose = self.authorize("write", purpose, customer_ids=customer_ids)
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=customer_ids,
+                details={"operation": "tag", "tag": tag},
+            ),
+            lambda c: self.vault.customers.tag(c, customer_ids, tag, source=source),
+            change=True,
+        )
+
+    def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:
+        purpose = self.authorize("write", purpose, customer_ids=[customer_id])
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                details={"operation": "untag", "tag": tag},
+            ),
+            lambda c: self.vault.customers.untag(c, customer_id, tag),
+            change=True,
+        )
+
+    # --- keys --------------------------------------------------------------------------------
+
+    def rotate_keys(
+        self, *, batch_size: int = 5000, on_batch: Callable[[int], None] | None = None
+    ) -> keystore.RotationReport:
+        """Add a master key version and rewrap every data key (or finish an interrupted run)."""
+        purpose = self.authorize("keys")
+        try:
+            keyring, report = keystore.rotate(
+                self.vault.engine,
+                self.vault.key_source,
+                self.vault.keyring,
+                batch_size=batch_size,
+                on_batch=on_batch,
+            )
+        except VaultError as error:
+            self._record(
+                AuditEvent(
+                    action="keys",
+                    outcome="failed",
+                    purpose=purpose,
+                    reason=type(error).__name__,
+                    details={"operation": "rotate"},
+                )
+            )
+            raise
+        self.vault.use_keyring(keyring)
+        self._record(
+            AuditEvent(
+                action="keys",
+                purpose=purpose,
+                details={
+                    "operation": "rotate",
+                    "to_version": report.to_version,
+                    "rewrapped": report.rewrapped,
+                    "resumed": report.resumed,
+                },
+            )
+        )
+        return report
+
+    def key_status(self) -> keystore.KeyStatus:
+        purpose = self.authorize("keys")
+        return self._audited(
+            AuditEvent(action="keys", purpose=purpose, details={"operation": "status"}),
+            lambda c: keystore.status(c, self.vault.keyring),
+            change=False,
+        )
+
+    def retire_key_version(self, version: int) -> None:
+        purpose = self.authorize("keys")
+        self._audited(
+            AuditEvent(
+                action="keys", purpose=purpose, details={"operation": "retire", "version": version}
+            ),
+            lambda c: keystore.retire(c, version, self.vault.keyring),
+            change=True,
+        )
+
+    # --- principals --------------------------------------------------------------------------
+
+    def add_principal(
+        self,
+        name: str,
+        roles: Sequence[str],
+        *,
+        kind: str = "person",
+        expires_at: datetime | None = None,
+    ) -> str:
+        """Create a principal; returns its token, which is shown only this once."""
+        purpose = self.authorize("principals")
+        self.vault.policy.check_roles(tuple(roles), where="the new principal")
+        return self._audited(
+            AuditEvent(
+                action="principals",
+                purpose=purpose,
+                details={
+                    "operation": "add",
+                    "principal": name,
+                    "roles": sorted(roles),
+                    "kind": kind,
+                },
+            ),
+            lambda c: principals_store.add(c, name, tuple(roles), kind=kind, expires_at=expires_at),
+            change=True,
+        )
+
+    def list_principals(self) -> list[Principal]:
+        purpose = self.authorize("principals")
+        return self._audited(
+            AuditEvent(action="principals", purpose=purpose, details={"operation": "list"}),
+            principals_store.all_principals,
+            change=False,
+        )
+
+    def revoke_principal(self, name: str) -> None:
+        purpose = self.authorize("principals")
+        self._audited(
+            AuditEvent(
+                action="principals",
+                purpose=purpose,
+                details={"operation": "revoke", "principal": name},
+            ),
+            lambda c: principals_store.revoke(c, name),
+            change=True,
+        )
+
+    # --- the audit log -----------------------------------------------------------------------
+
+    def audit_query(self, query: AuditQuery) -> list[dict[str, Any]]:
+        purpose = self.authorize("audit")
+        return self._audited(
+            AuditEvent(
+                action="audit",
+                purpose=purpose,
+                customer_ids=[query.customer] if query.customer else [],
+                details={"operation": "query"},
+            ),
+            lambda c: self.vault.audit.query(c, query),
+            change=False,
+        )
+
+    def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:
+        purpose = self.authorize("audit")
+        return self._audited(
+            AuditEvent(
+                action="audit", purpose=purpose, details={"operation": "export", "format": fmt}
+            ),
+            lambda c: self.vault.audit.export(c, query, out, fmt),
+            change=False,
+        )
+
+    def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
+        """Verify the chain. The verify event itself is appended after the walk."""
+        purpose = self.authorize("audit")
+        with self.vault.engine.connect() as connection:
+            report = self.vault.audit.verify(connection, external)
+        self._record(
+            AuditEvent(
+                action="audit",
+                purpose=purpose,
+                outcome="allowed" if report.ok else "failed",
+                details={
+                    "operation": "verify",
+                    "events": report.events,
+                    "problems": [str(p) for p in report.problems],
+                },
+            )
+        )
+        return report
+
+    def audit_checkpoint(self) -> Checkpoint:
+        purpose = self.authorize("audit")
+        with self.vault.transaction() as connection:
+            self._append(
+                connection,
+                AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"}),
+            )
+            return self.vault.audit.checkpoint(connection)
+
+    def audit_public_key(self) -> bytes:
+        self.authorize("audit")
+        return self.vault.audit.public_key
+
+
+def _batches(records: Iterable[NewCustomer], size: int) -> Iterator[list[NewCustomer]]:
+    batch: list[NewCustomer] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

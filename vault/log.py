@@ -8,6 +8,7 @@ a string that looks like a phone number, an email address or a resident ID numbe
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -66,6 +67,13 @@ def scrub_pii(
 
 
 _configured = False
+
+
+def ensure_configured() -> None:
+    """Give a library user quiet defaults (warnings, on stderr, scrubbed) unless the
+    application configured structlog itself."""
+    if not _configured and not structlog.is_configured():
+        configure_logging(level=os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
 
 
 def configure_logging(*, level: str = "WARNING", json: bool | None = None) -> None:

@@ -118,18 +118,17 @@ class Session:
         *,
         change: bool,
     ) -> T:
-        """Run ``operation`` and write ``event``: together in one transaction for a change; for
-        a read, the event is committed before the result is handed back. A failure is audited
-        as ``failed`` and re-raised."""
+        """Run ``operation`` and write ``event`` in one transaction: a change and its event land
+        together or not at all, and a read's event is committed before its result is handed
+        back. A failure is audited as ``failed`` (in a transaction of its own) and re-raised.
+        ``change`` documents intent; both kinds take the same path."""
         try:
-            if change:
-                with self.vault.transaction() as connection:
-                    result = operation(connection)
-                    self._append(connection, event)
-                return result
-            with self.vault.engine.connect() as connection:
+            # A read runs in the same transaction as its event: the event is committed before
+            # the data is handed back. (On SQLite the write lock is taken at BEGIN; under WAL
+            # other readers still run. On PostgreSQL the chain head is locked only at append.)
+            with self.vault.transaction() as connection:
                 result = operation(connection)
-            self._record(event)
+                self._append(connection, event)
             return result
         except VaultError as error:
             self._record(replace(event, outcome="failed", reason=type(error).__name__))
@@ -624,7 +623,7 @@ class Session:
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Verify the chain. The verify event itself is appended after the walk."""
         purpose = self.authorize("audit")
-        with self.vault.engine.connect() as connection:
+        with self.vault.reader.connect() as connection:
             report = self.vault.audit.verify(connection, external)
         self._record(
             AuditEvent(

@@ -27,10 +27,11 @@ from vault.crypto.keysource import (
 )
 from vault.errors import AccessDenied, ConfigError
 from vault.fields import FieldCatalogue
+from vault.log import ensure_configured
 from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
-from vault.store.engine import make_engine
+from vault.store.engine import make_engine, reader
 
 log = structlog.get_logger("vault")
 
@@ -67,9 +68,11 @@ class Vault:
         catalogue: FieldCatalogue,
         policy: Policy,
     ) -> None:
+        ensure_configured()
         self.home = home
         self.settings = settings
         self.engine = engine
+        self.reader = reader(engine)
         self.catalogue = catalogue
         self.policy = policy
         self.key_source = key_source
@@ -186,7 +189,7 @@ class Vault:
         the audit event. There is no other way in. A bad token raises ``AccessDenied`` (audited).
         """
         request_id = request_id or uuid.uuid4().hex
-        with self.engine.connect() as connection:
+        with self.reader.connect() as connection:
             principal, reason = principals_store.authenticate(connection, token)
         if principal is None or reason != "token valid":
             with self.transaction() as connection:

@@ -93,20 +93,6 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One row of the log as verify reads it: the columns queries filter on, and the record."""
-
-    seq: int
-    actor: str
-    action: str
-    purpose: str | None
-    outcome: str
-    body: bytes
-    prev_hash: bytes
-    hash: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class Problem:
     seq: int
     kind: str  # modified | missing | reordered | truncated | bad-signature | forked
@@ -129,7 +115,7 @@ class VerifyReport:
         return not self.problems
 
 
-_COLUMNS = ("actor", "action", "purpose", "outcome")
+VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome")
 
 
 class ChainVerifier:
@@ -147,42 +133,49 @@ class ChainVerifier:
         """Remember the hashes at these positions (where checkpoints point)."""
         self._want.update(seqs)
 
-    def feed(self, event: StoredEvent) -> bool:
-        """Check one event; returns False once a problem is found (then stop feeding)."""
-        if event.seq != self.expected_seq:
+    def feed(
+        self,
+        seq: int,
+        columns: tuple[str | None, ...],
+        body: bytes,
+        prev_hash: bytes,
+        digest: bytes,
+    ) -> bool:
+        """Check one stored event: its ``seq``, the queryable ``columns`` (actor, action,
+        purpose, outcome), its record and its hashes. Returns False at the first problem (then
+        stop feeding)."""
+        if seq != self.expected_seq:
             self.problem = Problem(
                 self.expected_seq,
                 "missing",
-                f"the log jumps from event {self.expected_seq - 1} to {event.seq}",
+                f"the log jumps from event {self.expected_seq - 1} to {seq}",
             )
             return False
-        if event_hash(event.prev_hash, event.body) != event.hash:
-            self.problem = Problem(event.seq, "modified", "its record does not match its hash")
+        if hashlib.sha256(EVENT_DOMAIN + prev_hash + body).digest() != digest:
+            self.problem = Problem(seq, "modified", "its record does not match its hash")
             return False
-        record = json.loads(event.body)
-        if record.get("seq") != event.seq:
+        record = json.loads(body)
+        if record.get("seq") != seq:
             self.problem = Problem(
-                event.seq, "reordered", f"it holds the record of event {record.get('seq')}"
+                seq, "reordered", f"it holds the record of event {record.get('seq')}"
             )
             return False
-        if event.prev_hash != self.prev_hash:
+        if prev_hash != self.prev_hash:
             self.problem = Problem(
-                event.seq,
+                seq,
                 "forked",
-                f"expected prev {self.prev_hash.hex()[:12]}…, got {event.prev_hash.hex()[:12]}…",
+                f"expected prev {self.prev_hash.hex()[:12]}…, got {prev_hash.hex()[:12]}…",
             )
             return False
-        for column in _COLUMNS:
-            if record.get(column) != getattr(event, column):
+        for name, value in zip(VERIFIED_COLUMNS, columns, strict=True):
+            if record.get(name) != value:
                 self.problem = Problem(
-                    event.seq,
-                    "modified",
-                    f"column {column!r} differs from the hashed record",
+                    seq, "modified", f"column {name!r} differs from the hashed record"
                 )
                 return False
-        if event.seq in self._want:
-            self.hash_at[event.seq] = event.hash
-        self.prev_hash = event.hash
+        if seq in self._want:
+            self.hash_at[seq] = digest
+        self.prev_hash = digest
         self.expected_seq += 1
         self.count += 1
         return True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, Select, insert, select, update
+from sqlalchemy import Connection, Engine, Select, insert, select
 
 from vault.audit.chain import (
     BODY_VERSION,
@@ -26,7 +26,6 @@ from vault.audit.chain import (
     ChainVerifier,
     Checkpoint,
     Problem,
-    StoredEvent,
     VerifyReport,
     canonical,
     customer_digest,
@@ -36,6 +35,7 @@ from vault.audit.chain import (
 )
 from vault.audit.events import AuditEvent
 from vault.crypto._hazmat import ed25519_public_key
+from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
 from vault.store.schema import (
     audit_checkpoints,
@@ -45,6 +45,27 @@ from vault.store.schema import (
 )
 
 CHECKPOINT_EVERY = 1000
+
+# Every audited call runs these; they go straight to the driver (see vault/store/_bulk.py).
+_EVENT_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "purpose",
+    "outcome",
+    "customer_count",
+    "request_id",
+    "body",
+    "prev_hash",
+    "hash",
+)
+_HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1"
+_UPDATE_HEAD_SQL = {
+    "qmark": "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+    "format": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
+    "pyformat": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,11 +92,9 @@ class AuditLog:
     # --- writing -----------------------------------------------------------------------------
 
     def _head(self, connection: Connection) -> tuple[int, bytes]:
-        query = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = connection.execute(query).one()
-        return int(row.seq), bytes(row.hash)
+        lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+        seq, head_hash = connection.exec_driver_sql(_HEAD_SQL + lock).one()
+        return int(seq), bytes(head_hash)
 
     def append(
         self,
@@ -113,28 +132,29 @@ class AuditLog:
             }
         )
         digest = event_hash(prev_hash, body)
-        connection.execute(
-            insert(audit_events).values(
-                seq=seq,
-                at=at,
-                actor=actor,
-                action=event.action,
-                purpose=event.purpose,
-                outcome=event.outcome,
-                customer_count=len(ids),
-                request_id=request_id,
-                body=body,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
+        events = BulkInsert(connection, audit_events, _EVENT_COLUMNS)
+        events.execute(
+            [
+                (
+                    seq,
+                    events.bind("at", at),
+                    actor,
+                    event.action,
+                    event.purpose,
+                    event.outcome,
+                    len(ids),
+                    request_id,
+                    body,
+                    prev_hash,
+                    digest,
+                )
+            ]
         )
         if ids:
-            connection.execute(
-                insert(audit_event_customers), [{"customer_id": c, "seq": seq} for c in ids]
+            BulkInsert(connection, audit_event_customers, ("customer_id", "seq")).execute(
+                [(customer_id, seq) for customer_id in ids]
             )
-        connection.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest)
-        )
+        connection.exec_driver_sql(_UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest))
         if seq % self.checkpoint_every == 0:
             self._write_checkpoint(connection, seq, digest)
         return seq
@@ -211,7 +231,8 @@ class AuditLog:
         ]
 
     def rows(self, connection: Connection, query: AuditQuery) -> Iterator[Any]:
-        result = connection.execution_options(yield_per=5000).execute(self._select(query))
+        # Per statement: Connection.execution_options() would change the connection for good.
+        result = connection.execute(self._select(query), execution_options={"yield_per": 5000})
         yield from result
 
     def checkpoints(self, connection: Connection) -> list[Checkpoint]:
@@ -310,31 +331,17 @@ class AuditLog:
         external = list(external)
         verifier = ChainVerifier()
         verifier.want_hash_at(c.seq for c in [*stored, *external])
-        result = connection.execution_options(yield_per=10_000).execute(
-            select(
-                audit_events.c.seq,
-                audit_events.c.actor,
-                audit_events.c.action,
-                audit_events.c.purpose,
-                audit_events.c.outcome,
-                audit_events.c.body,
-                audit_events.c.prev_hash,
-                audit_events.c.hash,
-            ).order_by(audit_events.c.seq)
+        # Straight from the driver as tuples: verify reads every event there is.
+        result = connection.exec_driver_sql(
+            "SELECT seq, actor, action, purpose, outcome, body, prev_hash, hash "
+            "FROM audit_events ORDER BY seq",
+            execution_options={"stream_results": True},
         )
         problems: list[Problem] = []
-        for row in result:
-            if not verifier.feed(
-                StoredEvent(
-                    seq=row.seq,
-                    actor=row.actor,
-                    action=row.action,
-                    purpose=row.purpose,
-                    outcome=row.outcome,
-                    body=bytes(row.body),
-                    prev_hash=bytes(row.prev_hash),
-                    hash=bytes(row.hash),
-                )
+        feed = verifier.feed
+        for seq, actor, action, purpose, outcome, body, prev_hash, digest in result:
+            if not feed(
+                seq, (actor, action, purpose, outcome), bytes(body), bytes(prev_hash), bytes(digest)
             ):
                 break
         result.close()

@@ -54,5 +54,7 @@ class BulkInsert:
         return value if processor is None or value is None else processor(value)
 
     def execute(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
+        if len(rows) == 1:
+            self._connection.exec_driver_sql(self._sql, rows[0])
+        elif rows:
             self._connection.exec_driver_sql(self._sql, list(rows))

@@ -69,6 +69,46 @@ _IDENTITY_COLUMNS = (
 )
 
 
+# Statements on the hot read path, built once: building and cache-keying a statement costs more
+# than running it on SQLite.
+_LIVE = customers.c.erased_at.is_(None)
+_CUSTOMER_HEAD = select(
+    customers.c.created_at, customers.c.updated_at, customers.c.dek_version, customers.c.wrapped_dek
+).where(customers.c.id == bindparam("customer_id"), _LIVE)
+_CUSTOMER_EXISTS = select(customers.c.id).where(customers.c.id == bindparam("customer_id"), _LIVE)
+_CUSTOMER_FIELDS = select(
+    customer_fields.c.field,
+    customer_fields.c.value,
+    customer_fields.c.masked,
+    customer_fields.c.source,
+    customer_fields.c.observed_at,
+).where(customer_fields.c.customer_id == bindparam("customer_id"))
+_CUSTOMER_IDENTITIES = (
+    select(
+        customer_identities.c.platform,
+        customer_identities.c.external_id,
+        customer_identities.c.source,
+        customer_identities.c.observed_at,
+    )
+    .where(customer_identities.c.customer_id == bindparam("customer_id"))
+    .order_by(customer_identities.c.id)
+)
+_CUSTOMER_TAGS = (
+    select(tags.c.name)
+    .join(customer_tags, customer_tags.c.tag_id == tags.c.id)
+    .where(customer_tags.c.customer_id == bindparam("customer_id"))
+    .order_by(tags.c.name)
+)
+_FIND_BY_INDEX = (
+    select(customer_fields.c.customer_id)
+    .where(
+        customer_fields.c.field == bindparam("field"),
+        customer_fields.c.blind_index == bindparam("digest"),
+    )
+    .order_by(customer_fields.c.customer_id)
+)
+
+
 def new_customer_id() -> str:
     """A UUIDv7 (RFC 9562): random, but time-ordered, so inserts append to the primary key's
     B-tree instead of landing all over it. It reveals the creation time to the millisecond,
@@ -109,16 +149,13 @@ class CustomerStore:
     def use_keyring(self, keyring: Keyring) -> None:
         self._keyring = keyring
 
-    def _cipher(self, connection: Connection, customer_id: str) -> CustomerCipher:
+    def _cipher(self, connection: Connection, customer_id: str, head: Any = None) -> CustomerCipher:
+        """The customer's field cipher, from the cache or by unwrapping its data key."""
         cipher = self._ciphers.get(customer_id)
         if cipher is not None:
             self._ciphers.move_to_end(customer_id)
             return cipher
-        row = connection.execute(
-            select(customers.c.dek_version, customers.c.wrapped_dek).where(
-                customers.c.id == customer_id, customers.c.erased_at.is_(None)
-            )
-        ).first()
+        row = head or connection.execute(_CUSTOMER_HEAD, {"customer_id": customer_id}).first()
         if row is None or row.wrapped_dek is None:
             raise NotFound(f"no customer {customer_id}")
         dek = self._keyring.unwrap_data_key(customer_id, row.wrapped_dek, row.dek_version)
@@ -317,12 +354,7 @@ class CustomerStore:
 
     def exists(self, connection: Connection, customer_id: str) -> bool:
         return (
-            connection.execute(
-                select(customers.c.id).where(
-                    customers.c.id == customer_id, customers.c.erased_at.is_(None)
-                )
-            ).first()
-            is not None
+            connection.execute(_CUSTOMER_EXISTS, {"customer_id": customer_id}).first() is not None
         )
 
     def get(
@@ -334,24 +366,13 @@ class CustomerStore:
         with_identities: bool = True,
     ) -> Customer:
         """A customer with the given fields decrypted (all if ``None``); others are not read."""
-        head = connection.execute(
-            select(customers.c.created_at, customers.c.updated_at).where(
-                customers.c.id == customer_id, customers.c.erased_at.is_(None)
-            )
-        ).first()
+        key = {"customer_id": customer_id}
+        head = connection.execute(_CUSTOMER_HEAD, key).first()
         if head is None:
             raise NotFound(f"no customer {customer_id}")
-        cipher = self._cipher(connection, customer_id)
+        cipher = self._cipher(connection, customer_id, head)
         fields: dict[str, FieldValue] = {}
-        for row in connection.execute(
-            select(
-                customer_fields.c.field,
-                customer_fields.c.value,
-                customer_fields.c.masked,
-                customer_fields.c.source,
-                customer_fields.c.observed_at,
-            ).where(customer_fields.c.customer_id == customer_id)
-        ):
+        for row in connection.execute(_CUSTOMER_FIELDS, key):
             if only_fields is not None and row.field not in only_fields:
                 continue
             spec = self._catalogue.get(row.field)
@@ -373,30 +394,12 @@ class CustomerStore:
                     source=row.source,
                     observed_at=as_utc(row.observed_at),
                 )
-                for row in connection.execute(
-                    select(
-                        customer_identities.c.platform,
-                        customer_identities.c.external_id,
-                        customer_identities.c.source,
-                        customer_identities.c.observed_at,
-                    )
-                    .where(customer_identities.c.customer_id == customer_id)
-                    .order_by(customer_identities.c.id)
-                )
+                for row in connection.execute(_CUSTOMER_IDENTITIES, key)
             ]
             if with_identities
             else []
         )
-        tag_names = (
-            connection.execute(
-                select(tags.c.name)
-                .join(customer_tags, customer_tags.c.tag_id == tags.c.id)
-                .where(customer_tags.c.customer_id == customer_id)
-                .order_by(tags.c.name)
-            )
-            .scalars()
-            .all()
-        )
+        tag_names = connection.execute(_CUSTOMER_TAGS, key).scalars().all()
         return Customer(
             id=customer_id,
             created_at=as_utc(head.created_at),
@@ -415,11 +418,7 @@ class CustomerStore:
             raise InvalidValue(field=field, reason="a masked value cannot be searched for")
         digest = self._indexer.digest(field, normalised.value)
         return list(
-            connection.execute(
-                select(customer_fields.c.customer_id)
-                .where(customer_fields.c.field == field, customer_fields.c.blind_index == digest)
-                .order_by(customer_fields.c.customer_id)
-            ).scalars()
+            connection.execute(_FIND_BY_INDEX, {"field": field, "digest": digest}).scalars()
         )
 
     def find_identity(self, connection: Connection, platform: str, external_id: str) -> str | None:

@@ -24,10 +24,24 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "vault_read_only"
+
+
 def _sqlite_begin(connection: Any) -> None:
-    # pysqlite's own transaction handling defers BEGIN; take the write lock up front instead so
-    # that two writers queue on busy_timeout rather than deadlock on a lock upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A writer takes the write lock up front (BEGIN IMMEDIATE), so two writers queue on
+    # busy_timeout rather than deadlock on a lock upgrade; readers (``reader(engine)``) don't
+    # take it, and under WAL they run beside the writer.
+    # Straight to the driver: this runs for every transaction, and SQLAlchemy's execution path
+    # costs more than the statement.
+    driver = connection.connection.driver_connection
+    driver.execute(
+        "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    )
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine (and pool) for read-only work: no write lock on SQLite."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_engine(url: str) -> Engine:

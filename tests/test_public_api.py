@@ -6,6 +6,8 @@ import vault
 def test_public_api_is_pinned() -> None:
     assert sorted(vault.__all__) == [
         "AccessDenied",
+        "AuditEvent",
+        "AuditQuery",
         "ConfigError",
         "Conflict",
         "Customer",
@@ -21,6 +23,9 @@ def test_public_api_is_pinned() -> None:
         "Order",
         "OrderItem",
         "Page",
+        "Principal",
+        "Purpose",
+        "Session",
         "StoreError",
         "Vault",
         "VaultError",

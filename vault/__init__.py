@@ -4,6 +4,8 @@ The public surface is what ``__all__`` lists (``tests/test_public_api.py`` pins 
 else is internal and may change.
 """
 
+from vault.access import Principal, Purpose
+from vault.audit import AuditEvent, AuditQuery
 from vault.errors import (
     AccessDenied,
     ConfigError,
@@ -27,10 +29,13 @@ from vault.records import (
     OrderItem,
     Page,
 )
+from vault.session import Session
 from vault.vault import Vault
 
 __all__ = [
     "AccessDenied",
+    "AuditEvent",
+    "AuditQuery",
     "ConfigError",
     "Conflict",
     "Customer",
@@ -46,6 +51,9 @@ __all__ = [
     "Order",
     "OrderItem",
     "Page",
+    "Principal",
+    "Purpose",
+    "Session",
     "StoreError",
     "Vault",
     "VaultError",

@@ -83,9 +83,7 @@ def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise click.BadParameter(
-                f"expected FIELD=VALUE, got {name.strip() or pair[:0]!r}=…", param_hint=option
-            )
+            raise click.BadParameter("expected FIELD=VALUE", param_hint=option)
         values[name.strip()] = value
     return values
 

@@ -77,7 +77,9 @@ def ensure_configured() -> None:
 
 
 def configure_logging(*, level: str = "WARNING", json: bool | None = None) -> None:
-    """Configure structlog and the stdlib root logger once (later calls change the level only)."""
+    """Configure structlog (later calls reconfigure it). The vault logs only through structlog;
+    records of other libraries' stdlib loggers are not scrubbed, and the vault never passes them
+    values."""
     global _configured
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
     render_json = (not sys.stderr.isatty()) if json is None else json

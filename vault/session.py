@@ -115,13 +115,10 @@ class Session:
         self,
         event: AuditEvent,
         operation: Callable[[Connection], T],
-        *,
-        change: bool,
     ) -> T:
         """Run ``operation`` and write ``event`` in one transaction: a change and its event land
         together or not at all, and a read's event is committed before its result is handed
-        back. A failure is audited as ``failed`` (in a transaction of its own) and re-raised.
-        ``change`` documents intent; both kinds take the same path."""
+        back. A failure is audited as ``failed`` (in a transaction of its own) and re-raised."""
         try:
             # A read runs in the same transaction as its event: the event is committed before
             # the data is handed back. (On SQLite the write lock is taken at BEGIN; under WAL
@@ -133,6 +130,25 @@ class Session:
         except VaultError as error:
             self._record(replace(event, outcome="failed", reason=type(error).__name__))
             raise
+
+    def _require_visible(self, field: str, purpose: str | None, action: str) -> None:
+        """Searching by a field the principal may not see (or the purpose does not cover) would
+        reveal it by trial: refused and audited like any denial."""
+        if self.vault.policy.view(self.principal.roles, field, purpose) != "hidden":
+            return
+        reason = f"field {field!r} is hidden from this role for this purpose"
+        self._record(
+            AuditEvent(
+                action=action, outcome="denied", purpose=purpose, fields=[field], reason=reason
+            )
+        )
+        raise AccessDenied(
+            principal=self.principal.name,
+            action=action,
+            purpose=purpose,
+            field=field,
+            reason=reason,
+        )
 
     def _views(self, purpose: str | None) -> dict[str, str]:
         policy = self.vault.policy
@@ -195,7 +211,6 @@ class Session:
                 },
             ),
             operation,
-            change=True,
         )
 
     def add_customers(
@@ -259,7 +274,6 @@ class Session:
                 details={"operation": "update", "source": source},
             ),
             operation,
-            change=True,
         )
 
     def get_customer(self, customer_id: str, *, purpose: str | None = None) -> Customer:
@@ -283,7 +297,6 @@ class Session:
         return self._audited(
             AuditEvent(action="read", purpose=purpose, customer_ids=[customer_id], fields=shown),
             operation,
-            change=False,
         )
 
     def find_customers(self, field: str, value: str, *, purpose: str | None = None) -> list[str]:
@@ -292,6 +305,7 @@ class Session:
         The audit event names the field searched and the ids found, never the value.
         """
         purpose = self.authorize("search", purpose, fields=[field])
+        self._require_visible(field, purpose, "search")
         found: list[str] = []
 
         def operation(connection: Connection) -> list[str]:
@@ -301,13 +315,13 @@ class Session:
         return self._audited(
             AuditEvent(action="search", purpose=purpose, customer_ids=found, fields=[field]),
             operation,
-            change=False,
         )
 
     def find_by_identity(
         self, platform: str, external_id: str, *, purpose: str | None = None
     ) -> str | None:
         purpose = self.authorize("search", purpose, fields=[IDENTITY_FIELD])
+        self._require_visible(IDENTITY_FIELD, purpose, "search")
         found: list[str] = []
 
         def operation(connection: Connection) -> str | None:
@@ -325,7 +339,6 @@ class Session:
                 details={"platform": platform},
             ),
             operation,
-            change=False,
         )
 
     def add_identity(
@@ -349,7 +362,6 @@ class Session:
             lambda c: self.vault.customers.add_identity(
                 c, customer_id, platform, external_id, source=source
             ),
-            change=True,
         )
 
     def list_customers(
@@ -370,7 +382,6 @@ class Session:
                 action="read", purpose=purpose, customer_ids=listed, details={"operation": "list"}
             ),
             operation,
-            change=False,
         )
 
     # --- purchase history, interactions, tags ------------------------------------------------
@@ -392,7 +403,6 @@ class Session:
                 },
             ),
             lambda c: self.vault.customers.record_order(c, order, source=source),
-            change=True,
         )
 
     def orders_of(self, customer_id: str, *, purpose: str | None = None) -> list[Order]:
@@ -405,7 +415,6 @@ class Session:
                 details={"operation": "orders"},
             ),
             lambda c: self.vault.customers.orders_of(c, customer_id),
-            change=False,
         )
 
     def record_interaction(
@@ -437,7 +446,6 @@ class Session:
                 text=text,
                 source=source,
             ),
-            change=True,
         )
 
     def interactions_of(self, customer_id: str, *, purpose: str | None = None) -> list[Interaction]:
@@ -457,7 +465,6 @@ class Session:
                 details={"operation": "interactions"},
             ),
             operation,
-            change=False,
         )
 
     def tag_customers(
@@ -472,7 +479,6 @@ class Session:
                 details={"operation": "tag", "tag": tag},
             ),
             lambda c: self.vault.customers.tag(c, customer_ids, tag, source=source),
-            change=True,
         )
 
     def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:
@@ -485,7 +491,6 @@ class Session:
                 details={"operation": "untag", "tag": tag},
             ),
             lambda c: self.vault.customers.untag(c, customer_id, tag),
-            change=True,
         )
 
     # --- keys --------------------------------------------------------------------------------
@@ -534,7 +539,6 @@ class Session:
         return self._audited(
             AuditEvent(action="keys", purpose=purpose, details={"operation": "status"}),
             lambda c: keystore.status(c, self.vault.keyring),
-            change=False,
         )
 
     def retire_key_version(self, version: int) -> None:
@@ -544,7 +548,6 @@ class Session:
                 action="keys", purpose=purpose, details={"operation": "retire", "version": version}
             ),
             lambda c: keystore.retire(c, version, self.vault.keyring),
-            change=True,
         )
 
     # --- principals --------------------------------------------------------------------------
@@ -572,7 +575,6 @@ class Session:
                 },
             ),
             lambda c: principals_store.add(c, name, tuple(roles), kind=kind, expires_at=expires_at),
-            change=True,
         )
 
     def list_principals(self) -> list[Principal]:
@@ -580,7 +582,6 @@ class Session:
         return self._audited(
             AuditEvent(action="principals", purpose=purpose, details={"operation": "list"}),
             principals_store.all_principals,
-            change=False,
         )
 
     def revoke_principal(self, name: str) -> None:
@@ -592,7 +593,6 @@ class Session:
                 details={"operation": "revoke", "principal": name},
             ),
             lambda c: principals_store.revoke(c, name),
-            change=True,
         )
 
     # --- the audit log -----------------------------------------------------------------------
@@ -607,7 +607,6 @@ class Session:
                 details={"operation": "query"},
             ),
             lambda c: self.vault.audit.query(c, query),
-            change=False,
         )
 
     def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:
@@ -617,7 +616,6 @@ class Session:
                 action="audit", purpose=purpose, details={"operation": "export", "format": fmt}
             ),
             lambda c: self.vault.audit.export(c, query, out, fmt),
-            change=False,
         )
 
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:

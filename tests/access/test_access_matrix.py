@@ -61,6 +61,14 @@ OPERATIONS: dict[str, tuple[str, Callable[[Session, str], Any]]] = {
 }
 
 
+SEARCHED_FIELD = {"find_customers": "phone", "find_by_identity": "platform_id"}
+
+
+def test_search_by_a_field_the_role_cannot_see_is_denied(world: World) -> None:
+    with pytest.raises(AccessDenied, match="field 'id_number' is hidden"):
+        world.sessions["support"].find_customers("id_number", "11010519491231002X")
+
+
 @dataclass
 class World:
     vault: Vault
@@ -86,8 +94,12 @@ def world(initialised: tuple[Vault, str]) -> World:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_is_allowed_or_denied_as_the_policy_says(world: World, role: str) -> None:
     session = world.sessions[role]
+    policy = world.vault.policy
     for name, (action, call) in OPERATIONS.items():
-        expected = world.vault.policy.decide((role,), action, session.purpose).allowed
+        expected = policy.decide((role,), action, session.purpose).allowed
+        searched = SEARCHED_FIELD.get(name)
+        if searched is not None:  # a search also needs the field to be visible to the role
+            expected = expected and policy.view((role,), searched, session.purpose) != "hidden"
         if expected:
             call(session, world.customer_id)
         else:

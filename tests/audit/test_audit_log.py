@@ -18,7 +18,12 @@ from vault.audit import AuditQuery, Checkpoint
 from vault.audit.chain import GENESIS_HASH, canonical, event_hash
 from vault.cli import cli
 from vault.session import Session
-from vault.store.schema import audit_checkpoints, audit_events, audit_head
+from vault.store.schema import (
+    audit_checkpoints,
+    audit_event_customers,
+    audit_events,
+    audit_head,
+)
 
 
 def fill(admin: Session, count: int = 12) -> list[str]:
@@ -178,6 +183,34 @@ def test_edited_record_of_one_event_is_named(admin: Session) -> None:
     assert verify(admin) == "event 5: modified: its record does not match its hash"
 
 
+def test_edited_time_of_one_event_is_named(admin: Session) -> None:
+    from datetime import UTC, datetime
+
+    fill(admin)
+    with admin.vault.transaction() as connection:
+        connection.execute(
+            update(audit_events)
+            .where(audit_events.c.seq == 2)
+            .values(at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+    assert verify(admin) == "event 2: modified: column 'at' differs from the hashed record"
+
+
+def test_deleted_customer_index_rows_are_named(admin: Session) -> None:
+    fill(admin)
+    with admin.vault.transaction() as connection:
+        connection.execute(delete(audit_event_customers).where(audit_event_customers.c.seq == 8))
+    assert (
+        verify(admin) == "event 8: modified: its customer index rows differ from the hashed record"
+    )
+
+
+def test_checkpoint_signed_by_another_key_is_refused(admin: Session) -> None:
+    fill(admin, 2)
+    saved = admin.audit_checkpoint().to_json(bytes(32))  # as if from another vault's key
+    assert "signed by another key" in verify(admin, [Checkpoint.from_json(saved)])
+
+
 def test_deleted_event_is_named(admin: Session) -> None:
     fill(admin)
     with admin.vault.transaction() as connection:
@@ -205,6 +238,7 @@ def drop_tail(admin: Session, keep: int) -> None:
             select(audit_events.c.hash).where(audit_events.c.seq == keep)
         ).scalar_one()
         connection.execute(delete(audit_events).where(audit_events.c.seq > keep))
+        connection.execute(delete(audit_event_customers).where(audit_event_customers.c.seq > keep))
         connection.execute(update(audit_head).values(seq=keep, hash=last))
 
 

@@ -100,3 +100,9 @@ def test_id_number_with_impossible_birth_date_is_refused() -> None:
 def test_masked_name_is_flagged() -> None:
     assert normalise_name("张*").masked
     assert not normalise_name("张三").masked
+
+
+def test_full_width_digits_are_the_same_phone_and_id_number() -> None:
+    assert normalise_phone("１３８ ００１３ ８０００").value == "+8613800138000"
+    assert normalise_id_number("１１０１０５１９４９１２３１００２ｘ").value == "11010519491231002X"
+    assert normalise_email("ＺＨＡＮＧ＠ｑｑ.com").value == "zhang@qq.com"

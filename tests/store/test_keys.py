@@ -210,3 +210,29 @@ def test_passphrase_key_source_opens_and_rejects_a_wrong_passphrase(
     reopened.close()
     with pytest.raises(KeyUnavailable, match="wrong master key"):
         Vault.open(home, passphrase="battery staple")
+
+
+def test_missing_blind_index_key_refuses_to_open_rather_than_remake_it(
+    admin: Session, home: Path
+) -> None:
+    from sqlalchemy import delete
+
+    from vault.store.schema import system_keys
+
+    admin.add_customer({"phone": "13800138000"}, source="t")
+    with admin.vault.transaction() as connection:
+        connection.execute(delete(system_keys).where(system_keys.c.name == "blind-index-root"))
+    with pytest.raises(KeyUnavailable, match="'blind-index-root' is missing"):
+        Vault.open(home)
+
+
+def test_retiring_an_unknown_version_is_an_error(admin: Session) -> None:
+    with pytest.raises(KeyUnavailable, match="no active master key version 9"):
+        admin.retire_key_version(9)
+
+
+def test_plugin_key_of_the_wrong_length_is_refused() -> None:
+    from vault.crypto.keysource import _checked_length
+
+    with pytest.raises(KeyUnavailable, match="expected 32 bytes"):
+        _checked_length(b"short", 2)

@@ -72,6 +72,8 @@ class Checkpoint:
     at: str
     signature: bytes
 
+    public_key: bytes | None = None  # as given in a checkpoint file
+
     def to_json(self, public_key: bytes) -> dict[str, Any]:
         return {
             "format": "vault-audit-checkpoint/v1",
@@ -89,6 +91,7 @@ class Checkpoint:
             head_hash=bytes.fromhex(data["head_hash"]),
             at=str(data["at"]),
             signature=bytes.fromhex(data["signature"]),
+            public_key=bytes.fromhex(data["public_key"]) if data.get("public_key") else None,
         )
 
 
@@ -115,7 +118,7 @@ class VerifyReport:
         return not self.problems
 
 
-VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome")
+VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome", "at")
 
 
 class ChainVerifier:
@@ -140,10 +143,11 @@ class ChainVerifier:
         body: bytes,
         prev_hash: bytes,
         digest: bytes,
+        indexed_customers: Sequence[str],
     ) -> bool:
         """Check one stored event: its ``seq``, the queryable ``columns`` (actor, action,
-        purpose, outcome), its record and its hashes. Returns False at the first problem (then
-        stop feeding)."""
+        purpose, outcome, at), its record, its hashes, and the customer index rows queries use.
+        Returns False at the first problem (then stop feeding)."""
         if seq != self.expected_seq:
             self.problem = Problem(
                 self.expected_seq,
@@ -173,6 +177,14 @@ class ChainVerifier:
                     seq, "modified", f"column {name!r} differs from the hashed record"
                 )
                 return False
+        customers = record.get("customers", {})
+        if len(indexed_customers) != customers.get("count") or (
+            indexed_customers and customer_digest(indexed_customers) != customers.get("digest")
+        ):
+            self.problem = Problem(
+                seq, "modified", "its customer index rows differ from the hashed record"
+            )
+            return False
         if seq in self._want:
             self.hash_at[seq] = digest
         self.prev_hash = digest
@@ -183,6 +195,13 @@ class ChainVerifier:
     def check_checkpoint(
         self, checkpoint: Checkpoint, public_key: bytes, *, last_seq: int, source: str
     ) -> Problem | None:
+        if checkpoint.public_key is not None and checkpoint.public_key != public_key:
+            return Problem(
+                checkpoint.seq,
+                "bad-signature",
+                f"{source} checkpoint was signed by another key than this vault's "
+                "(was the audit signing key replaced?)",
+            )
         if not checkpoint_signature_valid(
             public_key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
         ):

@@ -331,20 +331,39 @@ class AuditLog:
         external = list(external)
         verifier = ChainVerifier()
         verifier.want_hash_at(c.seq for c in [*stored, *external])
-        # Straight from the driver as tuples: verify reads every event there is.
+        # Straight from the driver as tuples: verify reads every event there is, and merges in
+        # the customer index rows (ordered the same way) to check them against each record.
         result = connection.exec_driver_sql(
-            "SELECT seq, actor, action, purpose, outcome, body, prev_hash, hash "
+            "SELECT seq, actor, action, purpose, outcome, at, body, prev_hash, hash "
             "FROM audit_events ORDER BY seq",
             execution_options={"stream_results": True},
         )
+        index = connection.exec_driver_sql(
+            "SELECT seq, customer_id FROM audit_event_customers ORDER BY seq, customer_id",
+            execution_options={"stream_results": True},
+        )
+        index_rows = iter(index)
+        pending = next(index_rows, None)
         problems: list[Problem] = []
         feed = verifier.feed
-        for seq, actor, action, purpose, outcome, body, prev_hash, digest in result:
+        for seq, actor, action, purpose, outcome, at, body, prev_hash, digest in result:
+            indexed: list[str] = []
+            while pending is not None and pending[0] <= seq:
+                if pending[0] == seq:
+                    indexed.append(pending[1])
+                pending = next(index_rows, None)
+            at_text = format_time(at) if isinstance(at, datetime) else _sqlite_time(at)
             if not feed(
-                seq, (actor, action, purpose, outcome), bytes(body), bytes(prev_hash), bytes(digest)
+                seq,
+                (actor, action, purpose, outcome, at_text),
+                bytes(body),
+                bytes(prev_hash),
+                bytes(digest),
+                indexed,
             ):
                 break
         result.close()
+        index.close()
         if verifier.problem is not None:
             problems.append(verifier.problem)
         last_seq = verifier.expected_seq - 1
@@ -383,6 +402,11 @@ class AuditLog:
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
         ).one()
         return int(row.seq), bytes(row.hash)
+
+
+def _sqlite_time(text: str) -> str:
+    """SQLite keeps ``2026-01-02 03:04:05.678901`` (UTC); the record has ``…T…Z``."""
+    return text.replace(" ", "T", 1) + "Z"
 
 
 def checkpoint_from_file(text: str) -> Checkpoint:

@@ -167,7 +167,17 @@ class EnvKeySource(KeySource):
                 hint=f"Add `{version}:<base64 of 32 random bytes>` to {self.variable} "
                 "(keep the old versions) and run the command again.",
             )
-        return NewMasterKey(key)
+        return NewMasterKey(_checked_length(key, version))
+
+
+def _checked_length(key: object, version: int) -> bytes:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise KeyUnavailable(
+            f"the key-provider plugin returned an unusable master key version {version} "
+            f"(expected {KEY_BYTES} bytes)",
+            version=version,
+        )
+    return key
 
 
 class PassphraseKeySource(KeySource):
@@ -202,7 +212,7 @@ class PluginKeySource(KeySource):
         from vault.plugins import get_plugin_manager
 
         key: bytes | None = get_plugin_manager().hook.vault_master_key(version=version)
-        return key
+        return None if key is None else _checked_length(key, version)
 
     def create(self, version: int) -> NewMasterKey:
         from vault.plugins import get_plugin_manager

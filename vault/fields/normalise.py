@@ -43,8 +43,14 @@ def _text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
+def _compatible(value: str) -> str:
+    """NFKC: full-width digits and letters (１３８, ｘ, ＠), as Chinese input methods type them,
+    become ASCII, so ``１３８００１３８０００`` and ``13800138000`` are one value."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
 def normalise_phone(value: str, field: str = "phone") -> Normalised:
-    text = _text(value)
+    text = _compatible(value)
     compact = _SEPARATORS.sub("", text)
     if MASK_CHARACTER in compact:
         if not _MASKED_PHONE.fullmatch(compact):
@@ -65,7 +71,7 @@ def normalise_phone(value: str, field: str = "phone") -> Normalised:
 
 
 def normalise_email(value: str, field: str = "email") -> Normalised:
-    text = _text(value).lower()
+    text = _compatible(value).lower()
     local, at, domain = text.rpartition("@")
     if MASK_CHARACTER in text:
         return Normalised(text, masked=True)
@@ -80,7 +86,7 @@ def normalise_id_number(value: str, field: str = "id_number") -> Normalised:
     The birth-place code is not checked against a table: people keep the county code of their
     birth, and counties are merged and renamed every year.
     """
-    text = _SEPARATORS.sub("", _text(value)).upper()
+    text = _SEPARATORS.sub("", _compatible(value)).upper()
     if MASK_CHARACTER in text:
         return Normalised(text, masked=True)
     if len(text) != 18 or not text[:17].isdigit():

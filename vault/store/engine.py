@@ -48,16 +48,21 @@ def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"database URL is not valid: {url!r}") from None
+        raise ConfigError(
+            "the database URL is not valid (expected sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB)"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
-            parsed, connect_args={"isolation_level": None, "check_same_thread": False}
+            parsed,
+            connect_args={"isolation_level": None, "check_same_thread": False},
+            hide_parameters=True,  # a driver error must not carry row values into a traceback
         )
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     raise ConfigError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
     )

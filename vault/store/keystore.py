@@ -92,6 +92,14 @@ def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, by
         if name in rows:
             keys[name] = keyring.unwrap_system_key(name, rows[name])
         else:
+            # A key made anew would silently break what the old one made (every blind index,
+            # every checkpoint signature): only a store that holds nothing of it may get one.
+            if _depends_on(connection, name):
+                raise KeyUnavailable(
+                    f"system key {name!r} is missing from the store, which still holds data "
+                    "made with it",
+                    hint="Restore the system_keys table from a backup; do not re-create it.",
+                )
             keys[name] = new_key()
             connection.execute(
                 system_keys.insert().values(
@@ -102,6 +110,19 @@ def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, by
                 )
             )
     return keys
+
+
+def _depends_on(connection: Connection, name: str) -> bool:
+    from vault.store.schema import audit_checkpoints, customer_fields, customer_identities
+
+    if name == BLIND_INDEX_ROOT:
+        probes = [
+            select(customer_fields.c.customer_id).where(customer_fields.c.blind_index.is_not(None)),
+            select(customer_identities.c.id),
+        ]
+    else:
+        probes = [select(audit_checkpoints.c.seq)]
+    return any(connection.execute(probe.limit(1)).first() is not None for probe in probes)
 
 
 def load_keyring(connection: Connection, source: KeySource) -> Keyring:
@@ -296,8 +317,14 @@ def retire(connection: Connection, version: int, keyring: Keyring) -> None:
             version=version,
             hint="Run `vault keys rotate` to finish rewrapping, then retire it.",
         )
-    connection.execute(
+    result = connection.execute(
         update(master_keys)
         .where(master_keys.c.version == version, master_keys.c.retired_at.is_(None))
         .values(retired_at=utcnow())
     )
+    if not result.rowcount:
+        raise KeyUnavailable(
+            f"there is no active master key version {version} to retire",
+            version=version,
+            hint="Run `vault keys status` to see the versions.",
+        )

@@ -118,7 +118,7 @@ class VerifyReport:
         return not self.problems
 
 
-VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome", "at")
+VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome", "at", "request_id")
 
 
 class ChainVerifier:
@@ -143,10 +143,12 @@ class ChainVerifier:
         body: bytes,
         prev_hash: bytes,
         digest: bytes,
+        customer_count: int,
         indexed_customers: Sequence[str],
     ) -> bool:
         """Check one stored event: its ``seq``, the queryable ``columns`` (actor, action,
-        purpose, outcome, at), its record, its hashes, and the customer index rows queries use.
+        purpose, outcome, at, request_id, customer_count), its record, its hashes, and the
+        customer index rows queries use.
         Returns False at the first problem (then stop feeding)."""
         if seq != self.expected_seq:
             self.problem = Problem(
@@ -178,6 +180,11 @@ class ChainVerifier:
                 )
                 return False
         customers = record.get("customers", {})
+        if customer_count != customers.get("count"):
+            self.problem = Problem(
+                seq, "modified", "column 'customer_count' differs from the hashed record"
+            )
+            return False
         if len(indexed_customers) != customers.get("count") or (
             indexed_customers and customer_digest(indexed_customers) != customers.get("digest")
         ):

@@ -334,8 +334,8 @@ class AuditLog:
         # Straight from the driver as tuples: verify reads every event there is, and merges in
         # the customer index rows (ordered the same way) to check them against each record.
         result = connection.exec_driver_sql(
-            "SELECT seq, actor, action, purpose, outcome, at, body, prev_hash, hash "
-            "FROM audit_events ORDER BY seq",
+            "SELECT seq, actor, action, purpose, outcome, at, request_id, customer_count, body, "
+            "prev_hash, hash FROM audit_events ORDER BY seq",
             execution_options={"stream_results": True},
         )
         index = connection.exec_driver_sql(
@@ -346,7 +346,8 @@ class AuditLog:
         pending = next(index_rows, None)
         problems: list[Problem] = []
         feed = verifier.feed
-        for seq, actor, action, purpose, outcome, at, body, prev_hash, digest in result:
+        for row in result:
+            seq, actor, action, purpose, outcome, at, request_id, count, body, prev, digest = row
             indexed: list[str] = []
             while pending is not None and pending[0] <= seq:
                 if pending[0] == seq:
@@ -355,10 +356,11 @@ class AuditLog:
             at_text = format_time(at) if isinstance(at, datetime) else _sqlite_time(at)
             if not feed(
                 seq,
-                (actor, action, purpose, outcome, at_text),
+                (actor, action, purpose, outcome, at_text, request_id),
                 bytes(body),
-                bytes(prev_hash),
+                bytes(prev),
                 bytes(digest),
+                count,
                 indexed,
             ):
                 break

@@ -1,0 +1,29 @@
+"""`vault demo`, the first command a new user runs, shows the product working end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from vault import Vault
+from vault.audit import AuditQuery
+from vault.cli import cli
+
+
+def test_demo_creates_a_vault_finds_a_customer_and_audits_everything(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(target), "--customers", "60"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "60 customers" in out and "Finding a customer by phone written as '+86 " in out
+    assert "****" in out and "(hidden)" in out  # the support agent's masked view
+    assert "Reading it for marketing is refused" in out
+    assert f"The vault lives in {target}" in out
+    token = out.split("admin token (shown once): ")[1].split()[0]
+    with Vault.open(target) as vault:
+        admin = vault.session(token, purpose="administration")
+        assert len(admin.list_customers(limit=100).customer_ids) == 60
+        assert admin.audit_verify().ok
+        denied = admin.audit_query(AuditQuery(outcome="denied"))
+        assert [e["actor"] for e in denied] == ["support-agent"]

@@ -11,6 +11,14 @@
       x NotFound             no such customer (or it was erased)
       x Conflict             a uniqueness rule (an identity already bound to another customer)
       x MigrationRequired    the database schema is not at the version this code expects
+  x ConnectorError           a platform or file a connector speaks to; names the connector
+      x PlatformRateLimited  429 or the platform's own flow-control code: wait ``retry_after``
+      x PlatformUnavailable  timeout, dropped connection, 5xx: retry with backoff
+      x PlatformProtocolError  an answer that is not the platform's protocol (bad JSON, a missing
+                             field, an unknown envelope): retried a few times, then a failure
+      x PlatformAuthFailed   credentials refused even after the one token refresh
+      x PlatformQuotaExhausted  a daily or monthly quota is used up: stop, resume later
+      x PlatformRejected     the platform refused this request for a reason retrying won't fix
 ```
 
 Messages carry ids, field names and key versions, never a value: a phone number, name or address
@@ -117,3 +125,64 @@ class MigrationRequired(StoreError):
     """The database schema is behind (or ahead of) this version of the vault."""
 
     hint = "Run `vault migrate` (or `alembic upgrade head`) against this database."
+
+
+class ConnectorError(VaultError):
+    """A connector's platform (or file) failed or answered something unusable.
+
+    ``retryable`` tells the sync engine whether trying the same request again may help; the
+    engine, not the connector, owns retries, backoff and rate-limit waits. Messages carry the
+    connector's name, the platform's code and message, never a customer's value.
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, connector: str, code: str | None = None) -> None:
+        super().__init__(f"{connector}: {message}" + (f" (platform code {code})" if code else ""))
+        self.connector = connector
+        self.code = code
+
+
+class PlatformRateLimited(ConnectorError):
+    """HTTP 429 or the platform's flow-control error: wait ``retry_after`` seconds (or back off)."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, connector=connector, code=code)
+        self.retry_after = retry_after
+
+
+class PlatformUnavailable(ConnectorError):
+    """A timeout, a dropped connection or a 5xx: transient, retried with backoff and jitter."""
+
+    retryable = True
+
+
+class PlatformProtocolError(ConnectorError):
+    """The answer does not follow the platform's protocol (malformed JSON, missing fields)."""
+
+    retryable = True
+
+
+class PlatformAuthFailed(ConnectorError):
+    """The platform refused the credentials, even after refreshing the token once."""
+
+    hint = "Check the connector's settings: `vault connectors configure NAME key=value ...`."
+
+
+class PlatformQuotaExhausted(ConnectorError):
+    """A daily or monthly API quota is used up; the sync stops with its cursor kept."""
+
+    hint = "Run the sync again once the platform's quota resets; it resumes from its cursor."
+
+
+class PlatformRejected(ConnectorError):
+    """The platform refused the request for a reason that retrying will not fix."""

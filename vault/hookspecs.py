@@ -11,7 +11,12 @@ Built-in plugins register through the same group.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from vault.sync import Connector
 
 hookspec = pluggy.HookspecMarker("vault")
 hookimpl = pluggy.HookimplMarker("vault")
@@ -41,4 +46,17 @@ def vault_create_master_key(version: int) -> bytes | None:
     Stops at the first non-``None`` result.
 
     :param version: the new master key version.
+    """
+
+
+# --- connectors ------------------------------------------------------------------------------
+
+
+@hookspec
+def vault_register_connectors() -> list[type[Connector]]:  # type: ignore[empty-body]
+    """Return this plugin's connector classes (subclasses of :class:`vault.sync.Connector`).
+
+    Every plugin's list is collected; a connector's ``info.name`` must be unique across them.
+    Built-in connectors (``connectors/*``) register through this hook and the same ``vault``
+    entry-point group a third-party package uses.
     """

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, cast
 
 import pluggy
 import structlog
 
 from vault import hookspecs
+
+if TYPE_CHECKING:
+    from vault.sync import Connector
 
 ENTRY_POINT_GROUP = "vault"
 BUILTIN_PLUGINS: tuple[str, ...] = ()
@@ -51,3 +55,34 @@ def plugin_load_errors() -> dict[str, str]:
     """Plugins that failed to load, by entry-point name, with the error's type and message."""
     get_plugin_manager()
     return dict(_load_errors)
+
+
+def connector_classes() -> dict[str, tuple[type[Connector], str]]:
+    """Every connector the plugins contribute, by name, with the plugin it came from.
+
+    A name contributed twice keeps the first plugin's class; the second is reported as a load
+    error, so one bad plugin never hides another's connectors.
+    """
+    from vault.sync import Connector
+
+    manager = get_plugin_manager()
+    found: dict[str, tuple[type[Connector], str]] = {}
+    for impl in reversed(manager.hook.vault_register_connectors.get_hookimpls()):
+        plugin = manager.get_name(impl.plugin) or repr(impl.plugin)
+        try:
+            classes = cast("list[type[Connector]]", impl.function() or [])
+        except Exception as exc:  # a broken plugin must not stop the others
+            _load_errors[plugin] = f"{type(exc).__name__}: {exc}"
+            continue
+        for cls in classes:
+            if not (isinstance(cls, type) and issubclass(cls, Connector)):
+                _load_errors[plugin] = f"contributed {cls!r}, which is not a Connector subclass"
+                continue
+            name = cls.info.name
+            if name in found:
+                _load_errors[plugin] = (
+                    f"connector {name!r} is already contributed by {found[name][1]}"
+                )
+                continue
+            found[name] = (cls, plugin)
+    return found

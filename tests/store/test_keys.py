@@ -16,6 +16,7 @@ from vault.config import VaultHome
 from vault.crypto.keysource import FileKeySource
 from vault.session import Session
 from vault.store.engine import make_engine
+from vault.store.keystore import SYSTEM_KEY_NAMES
 from vault.store.schema import customer_fields, customers, metadata
 
 
@@ -102,7 +103,11 @@ def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(
     with admin.vault.engine.connect() as connection:
         fields_before = sorted(connection.execute(select(customer_fields.c.value)).scalars())
     report = admin.rotate_keys(batch_size=5)
-    assert report.to_version == 2 and report.rewrapped == 23 + 2 and not report.resumed
+    assert (
+        report.to_version == 2
+        and report.rewrapped == 23 + len(SYSTEM_KEY_NAMES)
+        and not report.resumed
+    )
     with admin.vault.engine.connect() as connection:
         assert (
             sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
@@ -143,10 +148,14 @@ def test_rotation_killed_halfway_completes_when_run_again(
     )
     assert result.returncode == -9, result.stderr
     status = admin.key_status()
-    assert status.rotation_in_progress and status.pending_rewrap == 17 + 2 - 4
+    assert status.rotation_in_progress and status.pending_rewrap == 17 + len(SYSTEM_KEY_NAMES) - 4
     reopened = reopen(admin)
     report = reopened.rotate_keys(batch_size=4)
-    assert report.resumed and report.to_version == 2 and report.rewrapped == 17 + 2 - 4
+    assert (
+        report.resumed
+        and report.to_version == 2
+        and report.rewrapped == 17 + len(SYSTEM_KEY_NAMES) - 4
+    )
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
     with reopened.vault.engine.connect() as connection:
         assert (

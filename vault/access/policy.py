@@ -50,6 +50,7 @@ class Purpose:
     separate_consent: bool
     fields: frozenset[str]
     retention_days: int
+    version: int = 1  # bumped when the purpose's terms change; older grants need renewal
 
     def allows_field(self, field: str) -> bool:
         return ALL in self.fields or field in self.fields
@@ -119,6 +120,9 @@ def load_purposes(path: Path, catalogue: FieldCatalogue) -> dict[str, Purpose]:
         retention = entry.get("retention_days", 0)
         if not isinstance(retention, int) or retention < 0:
             raise ConfigError(f"{where} retention_days must be a whole number of days")
+        version = entry.get("version", 1)
+        if not isinstance(version, int) or version < 1:
+            raise ConfigError(f"{where} version must be a whole number from 1")
         purposes[name] = Purpose(
             name=name,
             description=str(entry.get("description", "")),
@@ -126,6 +130,7 @@ def load_purposes(path: Path, catalogue: FieldCatalogue) -> dict[str, Purpose]:
             separate_consent=bool(entry.get("separate_consent", False)),
             fields=fields,
             retention_days=retention,
+            version=version,
         )
     return purposes
 

@@ -24,7 +24,9 @@ from vault.store.schema import customers, master_keys, system_keys
 
 BLIND_INDEX_ROOT = "blind-index-root"
 AUDIT_SIGNING_KEY = "audit-signing-key"  # an Ed25519 private seed
-SYSTEM_KEY_NAMES = (BLIND_INDEX_ROOT, AUDIT_SIGNING_KEY)
+SUPPRESSION_KEY = "suppression-key"  # keyed hashes of erased people's identifiers
+ERASURE_KEY = "erasure-key"  # seals the CRM record ids an erasure request must delete
+SYSTEM_KEY_NAMES = (BLIND_INDEX_ROOT, AUDIT_SIGNING_KEY, SUPPRESSION_KEY, ERASURE_KEY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +115,25 @@ def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, by
 
 
 def _depends_on(connection: Connection, name: str) -> bool:
-    from vault.store.schema import audit_checkpoints, customer_fields, customer_identities
+    from vault.store.schema import (
+        audit_checkpoints,
+        customer_fields,
+        customer_identities,
+        erasure_requests,
+        suppressions,
+    )
 
-    if name == BLIND_INDEX_ROOT:
-        probes = [
+    probes = {
+        BLIND_INDEX_ROOT: [
             select(customer_fields.c.customer_id).where(customer_fields.c.blind_index.is_not(None)),
             select(customer_identities.c.id),
-        ]
-    else:
-        probes = [select(audit_checkpoints.c.seq)]
+        ],
+        AUDIT_SIGNING_KEY: [select(audit_checkpoints.c.seq)],
+        SUPPRESSION_KEY: [select(suppressions.c.id)],
+        ERASURE_KEY: [
+            select(erasure_requests.c.id).where(erasure_requests.c.external_id.is_not(None))
+        ],
+    }[name]
     return any(connection.execute(probe.limit(1)).first() is not None for probe in probes)
 
 

@@ -274,3 +274,55 @@ audit_checkpoints = Table(
     Column("at", String(32), nullable=False),
     Column("signature", LargeBinary, nullable=False),
 )
+
+# --- consent, erasure, suppression (migration 0003) ---------------------------------------------
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", CUSTOMER_ID, nullable=False, index=True),
+    Column("purpose", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # granted | withdrawn
+    Column("at", TS, nullable=False),  # when the customer granted or withdrew
+    Column("recorded_at", TS, nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("evidence", String(256), nullable=True),  # a reference, never a copy of PII
+    Column("recorded_by", String(128), nullable=False),
+)
+
+consent_state = Table(
+    "consent_state",
+    metadata,
+    Column("customer_id", CUSTOMER_ID, primary_key=True),
+    Column("purpose", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Index("ix_consent_state_purpose_state", "purpose", "state"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(64), nullable=False),  # phone | email | id_number | identity:<platform>
+    Column("digest", LargeBinary, nullable=False),
+    Column("erased_at", TS, nullable=False),
+    Index("ix_suppressions_lookup", "kind", "digest"),
+)
+
+erasure_requests = Table(
+    "erasure_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_id", CUSTOMER_ID, nullable=False, index=True),  # the tombstone id
+    Column("system", String(64), nullable=False),
+    Column("external_id", LargeBinary, nullable=True),  # sealed under the erasure key
+    Column("requested_at", TS, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | failed
+    Column("done_at", TS, nullable=True),
+    Column("detail", String(256), nullable=True),
+)

@@ -1,147 +1,31 @@
-"""The ``vault`` command: a thin layer over :class:`vault.Vault`; each command is one call.
-
-Errors: a :class:`~vault.errors.VaultError` prints one line (and its hint) on stderr and exits
-1; ``--debug`` adds the traceback. Every read command takes ``--json`` and then prints JSON only.
-"""
+"""The core commands: init, migrate, customers, keys, principals, audit, demo."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
 
 from vault.audit import AuditQuery
 from vault.audit.log import checkpoint_from_file
-from vault.errors import AccessDenied, VaultError
-from vault.log import configure_logging
+from vault.cli._base import (
+    CLI_SOURCE,
+    F,
+    State,
+    cli,
+    emit_json,
+    parse_assignments,
+    pass_state,
+    purpose_option,
+)
 from vault.serialise import customer_to_json
-from vault.session import Session
 from vault.vault import Vault
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-CLI_SOURCE = "cli"
-
-
-class State:
-    """What every command shares: where the vault lives and how to open it."""
-
-    def __init__(self, home: str | None, debug: bool, token: str | None) -> None:
-        self.home = home
-        self.debug = debug
-        self.token = token
-        self._vault: Vault | None = None
-
-    def passphrase(self) -> str | None:
-        if os.environ.get("VAULT_PASSPHRASE"):
-            return os.environ["VAULT_PASSPHRASE"]
-        if sys.stdin.isatty():
-            return str(click.prompt("Vault passphrase", hide_input=True))
-        return None
-
-    def open(self) -> Vault:
-        if self._vault is None:
-            from vault.config import VaultHome
-
-            home = VaultHome.resolve(self.home)
-            passphrase = None
-            if home.exists() and home.read_settings().key_source == "passphrase":
-                passphrase = self.passphrase()
-            self._vault = Vault.open(self.home, passphrase=passphrase)
-        return self._vault
-
-    def session(self, purpose: str | None = None) -> Session:
-        """The caller's session: the token of --token / VAULT_TOKEN, at the one door."""
-        vault = self.open()
-        if not self.token:
-            raise AccessDenied(
-                principal="<no token>",
-                action="authenticate",
-                reason="no token given: pass --token or set VAULT_TOKEN",
-            )
-        return vault.session(self.token, purpose=purpose)
-
-    def close(self) -> None:
-        if self._vault is not None:
-            self._vault.close()
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter("expected FIELD=VALUE", param_hint=option)
-        values[name.strip()] = value
-    return values
-
-
-class VaultGroup(click.Group):
-    """Turns ``VaultError`` into one clear line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except VaultError as error:
-            state = ctx.obj if isinstance(ctx.obj, State) else None
-            if state is not None and state.debug:
-                traceback.print_exc()
-            fail(error)
-        finally:
-            if isinstance(ctx.obj, State):
-                ctx.obj.close()
-
-
-def fail(error: VaultError) -> NoReturn:
-    click.echo(f"Error: {type(error).__name__}: {error}", err=True)
-    if error.hint:
-        click.echo(error.hint, err=True)
-    sys.exit(1)
-
-
-@click.group(cls=VaultGroup)
-@click.option(
-    "--home",
-    envvar="VAULT_HOME",
-    type=click.Path(file_okay=False),
-    help="The vault home (default ./.vault, or VAULT_HOME).",
-)
-@click.option(
-    "--token",
-    envvar="VAULT_TOKEN",
-    help="Your principal's token (or VAULT_TOKEN). Prefer the variable: arguments show in ps.",
-)
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-@click.version_option(package_name="customer-data-vault")
-@click.pass_context
-def cli(ctx: click.Context, home: str | None, token: str | None, debug: bool) -> None:
-    """The customer data vault: encrypted customer PII, searchable without decrypting."""
-    configure_logging(level="DEBUG" if debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
-    ctx.obj = State(home, debug, token)
-
-
-def purpose_option(function: F) -> F:
-    return click.option(
-        "--purpose",
-        envvar="VAULT_PURPOSE",
-        help="Why you read this data: a purpose from policies/purposes.toml (or VAULT_PURPOSE).",
-    )(function)
-
-
-pass_state = click.make_pass_decorator(State)
-
 
 # --- init, migrate -----------------------------------------------------------------------------
 
@@ -712,14 +596,3 @@ def demo(directory: Path | None, count: int, seed: int) -> None:
     from vault.demo import run_demo
 
     run_demo(directory, count=count, seed=seed, echo=click.echo)
-
-
-def main() -> None:
-    try:
-        cli(prog_name="vault")
-    except VaultError as error:  # raised outside a command's own handling, e.g. in callbacks
-        fail(error)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,23 @@
+"""The ``vault`` command: a thin layer over :class:`vault.Vault`; each command is one call.
+
+Errors: a :class:`~vault.errors.VaultError` prints one line (and its hint) on stderr and exits
+1; ``--debug`` adds the traceback. Every read command takes ``--json`` and then prints JSON only.
+
+Each area's commands live in a module of this package and attach themselves to :data:`cli`
+when imported here.
+"""
+
+from __future__ import annotations
+
+from vault.cli import _core, sandbox  # noqa: F401  (each registers its commands)
+from vault.cli._base import cli, fail
+from vault.errors import VaultError
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    try:
+        cli(prog_name="vault")
+    except VaultError as error:  # raised outside a command's own handling, e.g. in callbacks
+        fail(error)

@@ -22,6 +22,7 @@ from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
 from vault.consent.operations import ConsentOperations
 from vault.door import Door
 from vault.errors import VaultError
+from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
@@ -29,7 +30,7 @@ from vault.store.customers import IDENTITY_FIELD
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(ConsentOperations, Door):
+class Session(ConsentOperations, ExportOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
 from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.consent.operations import ConsentOperations
 from vault.door import Door
 from vault.errors import VaultError
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
@@ -28,7 +29,7 @@ from vault.store.customers import IDENTITY_FIELD
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(Door):
+class Session(ConsentOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

@@ -9,7 +9,7 @@ when imported here.
 
 from __future__ import annotations
 
-from vault.cli import _core, sandbox  # noqa: F401  (each registers its commands)
+from vault.cli import _core, sandbox, serve  # noqa: F401  (each registers its commands)
 from vault.cli._base import cli, fail
 from vault.errors import VaultError
 

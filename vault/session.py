@@ -26,11 +26,12 @@ from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
+from vault.sync.operations import SyncOperations
 
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(ConsentOperations, ExportOperations, Door):
+class Session(ConsentOperations, ExportOperations, SyncOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

@@ -8,7 +8,9 @@ customer data.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -28,8 +30,8 @@ from vault.store.schema import (
 )
 from vault.sync import settings as settings_store
 from vault.sync.contract import Connector
-from vault.sync.engine import ProgressCallback, SyncEngine
-from vault.sync.report import SyncReport
+from vault.sync.engine import ProgressCallback, SyncEngine, load_cursor
+from vault.sync.report import ImportReport, SyncReport
 from vault.sync.retry import SyncPolicy
 
 CONNECTOR_ROLE = "connector"
@@ -182,10 +184,78 @@ class SyncOperations(Door):
                 on_progress=on_progress,
             )
             report = engine.run(full=full, dry_run=dry_run, streams=streams)
-            del push  # pushes: see vault.sync.push (wired in below once consent lands)
+            if push and "customers" in connector.info.pushes:
+                engine.push(report, dry_run=dry_run)
             return report
         finally:
             connector.close()
+
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mapping: str | os.PathLike[str] | None = None,
+        source: str | None = None,
+        encoding: str | None = None,
+        dry_run: bool = False,
+        batch_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import customers from a CSV or xlsx file through the file-import connector.
+
+        Runs as ``connector-file_import``; rows are matched and merged like any sync (source
+        ``source``, default ``import``); bad rows go to the reject report
+        (``FILE.rejects.csv``) with their row number and reason, never their values. An import
+        killed halfway resumes from its last committed batch when run again on the same file.
+        """
+        from connectors.file_import import FileImportConnector, load_mapping
+        from vault.sync.imports import RejectWriter, reject_report_path
+
+        self.authorize("import")
+        file = Path(path)
+        chosen = load_mapping(None if mapping is None else Path(mapping), self.vault.catalogue)
+        settings = {
+            "path": str(file),
+            "encoding": encoding or "",
+            "batch_size": str(batch_size or self.vault.sync_policy.batch_size),
+        }
+        connector = FileImportConnector(settings, mapping=chosen)
+        with self.vault.transaction() as connection:
+            principal = self._ensure_service_principal(connection, connector.info.name)
+            cursor = load_cursor(connection, connector.info.name, "customers")
+        resume_row = 0
+        if cursor and cursor.get("file") == connector.fingerprint and not cursor.get("done"):
+            resume_row = int(cursor.get("row", 0))
+        writer = RejectWriter(reject_report_path(file), resume_row=0 if dry_run else resume_row)
+        report = ImportReport(
+            connector=connector.info.name,
+            principal=principal.name,
+            dry_run=dry_run,
+            full=False,
+            path=str(file),
+            encoding=connector.encoding,
+        )
+        try:
+            engine = SyncEngine(
+                self.vault,
+                connector=connector,
+                principal=principal,
+                caller=self,
+                source=source or "import",
+                on_progress=on_progress,
+                action="import",
+                on_rejects=writer.write,
+            )
+            result = engine.run(dry_run=dry_run)
+        finally:
+            report.reject_report = writer.close()
+            connector.close()
+        report.counts = result.counts
+        report.streams = result.streams
+        report.rejects = result.rejects
+        report.run_id = result.run_id
+        report.ignored_columns = list(connector.ignored_columns)
+        return report
 
     def sync_status(self) -> list[dict[str, Any]]:
         """Per configured or synced connector: its last run, its cursors, open duplicates."""

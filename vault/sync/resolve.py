@@ -290,8 +290,8 @@ class Resolver:
         others = (set(identity_hits) | index_hits) - {target}
         if others:
             self._queue(connection, sorted({target, *others}), prepared, counts)
-        changed = self._merge_into(connection, target, prepared, by_identity, by_index)
-        if linked_by_index:
+        changed, new_source = self._merge_into(connection, target, prepared, by_identity, by_index)
+        if linked_by_index and (changed or new_source):
             return Outcome(target, "merged", changed)
         return Outcome(target, "updated" if changed else "skipped", changed)
 
@@ -302,8 +302,9 @@ class Resolver:
         prepared: Prepared,
         by_identity: dict[IdentityKey, str],
         by_index: dict[IndexKey, set[str]],
-    ) -> list[str]:
-        """Apply the field merge rule; add the identities not bound yet. Returns what changed."""
+    ) -> tuple[list[str], bool]:
+        """Apply the field merge rule; add the identities not bound yet. Returns what changed
+        and whether this source is new to the customer."""
         observed = as_utc(prepared.record.observed_at)
         existing = {
             row.field: Observation(row.source, as_utc(row.observed_at), bool(row.masked))
@@ -356,12 +357,11 @@ class Resolver:
             connection, customer_id, prepared
         ):
             changed.append("platform_handles")
-        self._note_source(connection, customer_id, prepared)
-        return changed
+        return changed, self._note_source(connection, customer_id, prepared)
 
     # --- provenance, handles, review queue ------------------------------------------------------
 
-    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> None:
+    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
         row = connection.execute(
             select(customer_sources.c.fields).where(
                 customer_sources.c.customer_id == customer_id,
@@ -379,7 +379,7 @@ class Resolver:
                     last_seen_at=now,
                 )
             )
-            return
+            return True
         names = sorted(set(filter(None, row.fields.split(","))) | set(prepared.fields))
         connection.execute(
             update(customer_sources)
@@ -389,6 +389,7 @@ class Resolver:
             )
             .values(fields=",".join(names), last_seen_at=now)
         )
+        return False
 
     def _store_handles(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
         """Keep the platform's own ciphertexts, sealed again under the customer's key."""

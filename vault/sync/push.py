@@ -150,7 +150,8 @@ class Pusher:
             allowed = set(ids)
             for purpose in self.purposes:
                 active = self.active_customers(connection, self.vault.policy, purpose, ids)
-                counts.skipped_push[f"no consent: {purpose}"] += len(allowed - active)
+                if refused := len(allowed - active):
+                    counts.skipped_push[f"no consent: {purpose}"] += refused
                 allowed &= active
             outbound: list[OutboundCustomer] = []
             digests: dict[str, bytes] = {}

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
 from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.consent.operations import ConsentOperations
 from vault.door import Door
 from vault.errors import VaultError
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
@@ -29,7 +30,7 @@ from vault.sync.operations import SyncOperations
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(SyncOperations, Door):
+class Session(ConsentOperations, SyncOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from vault.audit import AuditEvent
+from vault.consent import active_customers
 from vault.door import Door
 from vault.errors import ConnectorError
 from vault.store.engine import utcnow
-from vault.store.schema import consent_state, customers, push_state
+from vault.store.schema import customers, push_state
 from vault.sync.contract import Connector, OutboundCustomer, PushOutcome
 from vault.sync.report import Counts
 from vault.sync.retry import RetryStats, SyncPolicy, call_with_retries
@@ -35,28 +36,7 @@ if TYPE_CHECKING:
 SHARING_PURPOSE = "crm_sharing"
 ABROAD_PURPOSE = "transfer_abroad"
 ActiveCustomers = Callable[["Connection", "Policy", str, Sequence[str]], set[str]]
-
-
-def consented(
-    connection: Connection, policy: Policy, purpose: str, customer_ids: Sequence[str]
-) -> set[str]:
-    """Those of ``customer_ids`` whose consent for ``purpose`` is active (all of them if the
-    purpose's legal basis needs no consent), from the derived state ``consent_state``."""
-    known = policy.purposes.get(purpose)
-    if known is not None and known.legal_basis != "consent":
-        return set(customer_ids)
-    if not customer_ids:
-        return set()
-    return set(
-        connection.execute(
-            select(consent_state.c.customer_id).where(
-                consent_state.c.purpose == purpose,
-                consent_state.c.state == "granted",
-                consent_state.c.customer_id.in_(bindparam("ids", expanding=True)),
-            ),
-            {"ids": list(customer_ids)},
-        ).scalars()
-    )
+"""Which customers' consent for a purpose is active (:func:`vault.consent.active_customers`)."""
 
 
 def required_purposes(connector: Connector) -> list[str]:
@@ -75,7 +55,7 @@ class Pusher:
         door: Door,
         policy: SyncPolicy,
         stats: RetryStats,
-        active_customers: ActiveCustomers = consented,
+        active_customers: ActiveCustomers = active_customers,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.vault = vault

@@ -13,7 +13,8 @@ from __future__ import annotations
 import vault.cli._core
 import vault.cli.consent
 import vault.cli.sandbox
-import vault.cli.serve  # noqa: F401
+import vault.cli.serve
+import vault.cli.sync  # noqa: F401
 from vault.cli._base import cli, fail
 from vault.errors import VaultError
 

@@ -273,13 +273,19 @@ class Resolver:
         """Upsert into the matching customer; None when the record makes a new customer."""
         identity_hits = [by_identity[k] for k in prepared.identity_keys if k in by_identity]
         index_hits: set[str] = set()
+        score: dict[str, int] = {}  # how many of the record's identifiers each candidate has
         for key in prepared.index_keys:
-            index_hits |= by_index.get(key, set())
+            for candidate in by_index.get(key, set()):
+                index_hits.add(candidate)
+                score[candidate] = score.get(candidate, 0) + 1
+        ranked = sorted(score.values(), reverse=True)
         if identity_hits:
             target = identity_hits[0]
             linked_by_index = False
-        elif len(index_hits) == 1:
-            target = next(iter(index_hits))
+        elif len(index_hits) == 1 or (len(ranked) > 1 and ranked[0] > ranked[1]):
+            # one candidate, or one sharing strictly more identifiers than any other (the others
+            # are queued for review below)
+            target = max(score, key=lambda c: score[c])
             linked_by_index = True
         elif index_hits:  # ambiguous: queue every pair, make the record a customer of its own
             self._queue(connection, sorted(index_hits), prepared, counts)

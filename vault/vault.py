@@ -33,6 +33,7 @@ from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
 from vault.store.engine import make_engine, reader
+from vault.sync.retry import SyncPolicy
 
 log = structlog.get_logger("vault")
 
@@ -82,6 +83,8 @@ class Vault:
             system = keystore.unwrap_system_keys(connection, keyring)
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
+        self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
+        self.sync_policy = SyncPolicy()  # retries and waits of every sync (tests shrink them)
         self.customers = CustomerStore(engine, keyring, self.indexer, catalogue)
 
     def use_keyring(self, keyring: Keyring) -> None:

@@ -85,7 +85,7 @@ def test_a_body_that_is_not_json_is_415(
         headers["Content-Type"] = content_type
     answer = world.http.post("/v1/customers", content=b"name=x", headers=headers)
     assert answer.status_code == 415
-    assert "must be JSON" in answer.json()["error"]["message"]
+    assert answer.json()["error"]["message"] == "the request body must be application/json"
     assert_nothing_written(world, before)
 
 

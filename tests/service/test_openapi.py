@@ -28,6 +28,10 @@ EXPECTED = {
     ("POST", "/v1/customers/tags"),
     ("PUT", "/v1/customers/{customer_id}/tags/{tag}"),
     ("DELETE", "/v1/customers/{customer_id}/tags/{tag}"),
+    ("POST", "/v1/customers/{customer_id}/consent/grant"),
+    ("POST", "/v1/customers/{customer_id}/consent/withdraw"),
+    ("GET", "/v1/customers/{customer_id}/consent"),
+    ("POST", "/v1/consent/import"),
     ("GET", "/v1/audit/events"),
     ("GET", "/v1/audit/export"),
     ("POST", "/v1/audit/verify"),
@@ -73,8 +77,11 @@ def test_no_operation_but_health_answers_without_a_token(world: World) -> None:
         if "security" not in operation:
             continue
         url = path.format(customer_id=world.customer_id, tag="vip")
-        body = {} if method in ("POST", "PUT", "PATCH") else None
-        answer = world.http.request(method, url, json=body)
+        if path == "/v1/consent/import":
+            answer = world.http.post(url, content=b"", headers={"Content-Type": "text/csv"})
+        else:
+            body = {} if method in ("POST", "PUT", "PATCH") else None
+            answer = world.http.request(method, url, json=body)
         assert answer.status_code == 401, (method, path, answer.status_code)
         assert answer.json()["error"]["type"] == "AccessDenied"
 

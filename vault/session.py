@@ -22,13 +22,14 @@ from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
 from vault.door import Door
 from vault.errors import VaultError
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
+from vault.segments.operations import SegmentOperations
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
 
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(Door):
+class Session(SegmentOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

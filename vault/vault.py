@@ -28,6 +28,7 @@ from vault.crypto.keysource import (
 from vault.errors import AccessDenied, ConfigError
 from vault.fields import FieldCatalogue
 from vault.log import ensure_configured
+from vault.segments import Segmenter, SegmentRules, default_rules
 from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
@@ -67,6 +68,7 @@ class Vault:
         keyring: Keyring,
         catalogue: FieldCatalogue,
         policy: Policy,
+        segment_rules: SegmentRules | None = None,
     ) -> None:
         ensure_configured()
         self.home = home
@@ -81,7 +83,10 @@ class Vault:
             system = keystore.unwrap_system_keys(connection, keyring)
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
-        self.customers = CustomerStore(engine, keyring, self.indexer, catalogue)
+        self.segments = Segmenter(segment_rules or default_rules())
+        self.customers = CustomerStore(
+            engine, keyring, self.indexer, catalogue, segmenter=self.segments
+        )
 
     def use_keyring(self, keyring: Keyring) -> None:
         self.keyring = keyring
@@ -147,6 +152,7 @@ class Vault:
         policy = Policy.load(
             catalogue, home.policy_file("purposes.toml"), home.policy_file("roles.toml")
         )
+        segment_rules = SegmentRules.load(home.policy_file("segments.toml"))
         return cls(
             home=home,
             settings=settings,
@@ -155,6 +161,7 @@ class Vault:
             keyring=keyring,
             catalogue=catalogue,
             policy=policy,
+            segment_rules=segment_rules,
         )
 
     def close(self) -> None:

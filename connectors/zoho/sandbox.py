@@ -48,8 +48,9 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -219,6 +220,50 @@ class _Module:
     records: dict[str, dict[str, Any]]  # id -> field values; times as epoch seconds (int)
     deleted: list[dict[str, Any]]
     version: int = 0
+    # duplicate-check fields (Email, the unique ones) -> casefolded value -> ids
+    index: dict[str, dict[str, set[str]]] = dataclass_field(default_factory=dict)
+
+    def _keys(self, record: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        for name in self.index:
+            value = record.get(name)
+            if value not in (None, ""):
+                yield name, str(value).casefold()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records[record["id"]] = record
+        for name, key in self._keys(record):
+            self.index[name].setdefault(key, set()).add(record["id"])
+
+    def change(self, record: dict[str, Any], values: Mapping[str, Any]) -> None:
+        self._unindex(record)
+        record.update(values)
+        for name, key in self._keys(record):
+            self.index[name].setdefault(key, set()).add(record["id"])
+
+    def remove(self, record_id: str) -> dict[str, Any]:
+        record = self.records.pop(record_id)
+        self._unindex(record)
+        return record
+
+    def _unindex(self, record: Mapping[str, Any]) -> None:
+        for name, key in self._keys(record):
+            ids = self.index[name].get(key)
+            if ids is not None:
+                ids.discard(record["id"])
+                if not ids:
+                    del self.index[name][key]
+
+    def find(self, name: str, value: Any) -> dict[str, Any] | None:
+        """The oldest record whose ``name`` equals ``value`` (case-insensitive)."""
+        wanted = str(value).casefold()
+        if name in self.index:
+            ids = self.index[name].get(wanted)
+            return self.records[min(ids, key=int)] if ids else None
+        for record in self.records.values():
+            held = record.get(name)
+            if held is not None and str(held).casefold() == wanted:
+                return record
+        return None
 
 
 class ZohoSandbox(Sandbox):
@@ -267,7 +312,20 @@ class ZohoSandbox(Sandbox):
         }
         self.org_id = str(rng.randrange(10**8, 10**9))
         self.modules = {
-            name: _Module(name, dict(layout), {}, []) for name, layout in LAYOUTS.items()
+            name: _Module(
+                name,
+                dict(layout),
+                {},
+                [],
+                index={
+                    f: {}
+                    for f in [
+                        SYSTEM_DUPLICATE_FIELD[name],
+                        *(s.api_name for s in layout.values() if s.unique),
+                    ]
+                },
+            )
+            for name, layout in LAYOUTS.items()
         }
         self._views: dict[tuple[Any, ...], list[str]] = {}
         self._seed_contacts(rng, DEFAULT_RECORDS if records is None else records)
@@ -335,7 +393,7 @@ class ZohoSandbox(Sandbox):
         with self.lock:
             target = self.modules[module]
             record = target.records[record_id]
-            record.update(fields)
+            target.change(record, fields)
             self._touch(target, record)
 
     def delete_in_crm(self, record_id: str, module: str = "Contacts") -> None:
@@ -1008,10 +1066,10 @@ class ZohoSandbox(Sandbox):
             )
             target.update(values)
             self._touch(module, target, now)
-            module.records[target["id"]] = target
+            module.add(target)
             action = "insert"
         else:
-            target.update(values)
+            module.change(target, values)
             self._touch(module, target, now)
             action = "update"
         details = {
@@ -1124,12 +1182,7 @@ class ZohoSandbox(Sandbox):
         return None
 
     def _find(self, module: _Module, name: str, value: Any) -> dict[str, Any] | None:
-        wanted = str(value).casefold()
-        for record in module.records.values():
-            held = record.get(name)
-            if held is not None and str(held).casefold() == wanted:
-                return record
-        return None
+        return module.find(name, value)
 
     def _unique_clash(
         self,
@@ -1219,7 +1272,7 @@ class ZohoSandbox(Sandbox):
         return json_response({"data": results}, status)
 
     def _delete(self, module: _Module, record_id: str) -> None:
-        record = module.records.pop(record_id)
+        record = module.remove(record_id)
         module.version += 1
         by = {"name": self.user["name"], "id": self.user["id"]}
         module.deleted.append(
@@ -1565,7 +1618,7 @@ class ZohoSandbox(Sandbox):
                 Lead_Source=rng.choice(("Web Download", "Trade Show", "Online Store", None)),
                 Full_Name=_full_name(values.get("First_Name"), values.get("Last_Name")),
             )
-            module.records[record["id"]] = record
+            module.add(record)
         module.version += 1
 
 

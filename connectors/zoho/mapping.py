@@ -39,40 +39,10 @@ DEFAULT_FIELD_MAPS: Final[Mapping[str, str]] = {
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _API_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _COMPOUND_SURNAMES: Final = frozenset(
-    [
-        "欧阳",
-        "司马",
-        "上官",
-        "诸葛",
-        "东方",
-        "皇甫",
-        "尉迟",
-        "公孙",
-        "慕容",
-        "长孙",
-        "宇文",
-        "司徒",
-        "夏侯",
-        "轩辕",
-        "令狐",
-        "端木",
-        "独孤",
-        "南宫",
-        "西门",
-        "百里",
-        "呼延",
-        "第五",
-        "太史",
-        "申屠",
-        "闻人",
-        "澹台",
-        "公冶",
-        "宗政",
-        "濮阳",
-        "淳于",
-        "单于",
-        "钟离",
-    ]
+    (  # noqa: SIM905  (a word list reads better as one string)
+        "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 轩辕 令狐 端木 "
+        "独孤 南宫 西门 百里 呼延 第五 太史 申屠 闻人 澹台 公冶 宗政 濮阳 淳于 单于 钟离"
+    ).split()
 )
 
 

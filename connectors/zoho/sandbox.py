@@ -48,13 +48,30 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from dataclasses import field as dataclass_field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from connectors.zoho._model import (
+    EMAIL,
+    LAYOUTS,
+    MODULE_IDS,
+    PHONE,
+    READ_ONLY,
+    SYSTEM_DUPLICATE_FIELD,
+    FieldSpec,
+    ModuleData,
+    Refusal,
+    full_name,
+    is_date,
+    record_error,
+    refuse,
+    zoho_error,
+)
+from connectors.zoho._query import ZohoQueries
+from connectors.zoho._seed import cn_phone, latin_contact
 from connectors.zoho.mapping import split_name
 from vault.sandbox import Request, Response, Sandbox, json_response
 from vault.synthetic import generate_customers
@@ -69,139 +86,9 @@ MAX_PER_PAGE: Final = 200
 DISCRETE_LIMIT: Final = 2_000
 PAGE_TOKEN_LIMIT: Final = 100_000
 MAX_WRITE: Final = 100
-SEARCH_LIMIT: Final = 2_000
-COQL_LIMIT: Final = 2_000
-COQL_OFFSET_LIMIT: Final = 10_000
 DEFAULT_RECORDS: Final = 100
 TRIGGERS: Final = frozenset({"workflow", "approval", "blueprint"})
 SORT_FIELDS: Final = ("id", "Created_Time", "Modified_Time")
-READ_ONLY: Final = frozenset(
-    {"Full_Name", "Created_Time", "Modified_Time", "Created_By", "Modified_By", "Owner"}
-)
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    api_name: str
-    data_type: str  # text | textarea | email | phone | date | datetime | boolean | lookup
-    length: int = 255
-    unique: bool = False
-    system_mandatory: bool = False
-    custom: bool = False
-
-
-def _layout(
-    specs: Iterable[tuple[str, str, int]], unique: Iterable[str] = ()
-) -> dict[str, FieldSpec]:
-    unique_set = set(unique)
-    out = {}
-    for name, kind, length in specs:
-        out[name] = FieldSpec(
-            name,
-            kind,
-            length,
-            unique=name in unique_set,
-            system_mandatory=name == "Last_Name",
-            custom=name in unique_set,
-        )
-    return out
-
-
-_SYSTEM = [
-    ("Full_Name", "text", 120),
-    ("Owner", "lookup", 0),
-    ("Created_By", "lookup", 0),
-    ("Modified_By", "lookup", 0),
-    ("Created_Time", "datetime", 0),
-    ("Modified_Time", "datetime", 0),
-    ("Description", "textarea", 32000),
-    ("Lead_Source", "text", 120),
-    ("Email_Opt_Out", "boolean", 0),
-    ("Vault_Customer_ID", "text", 100),
-]
-LAYOUTS: Final[Mapping[str, dict[str, FieldSpec]]] = {
-    "Contacts": _layout(
-        [
-            ("Salutation", "text", 25),
-            ("First_Name", "text", 40),
-            ("Last_Name", "text", 80),
-            ("Email", "email", 100),
-            ("Secondary_Email", "email", 100),
-            ("Phone", "phone", 30),
-            ("Mobile", "phone", 30),
-            ("Home_Phone", "phone", 30),
-            ("Other_Phone", "phone", 30),
-            ("Mailing_Street", "text", 250),
-            ("Mailing_City", "text", 100),
-            ("Mailing_State", "text", 100),
-            ("Mailing_Zip", "text", 30),
-            ("Mailing_Country", "text", 100),
-            ("Other_Street", "text", 250),
-            ("Other_City", "text", 100),
-            ("Other_State", "text", 100),
-            ("Other_Zip", "text", 30),
-            ("Other_Country", "text", 100),
-            ("Date_of_Birth", "date", 0),
-            ("Title", "text", 100),
-            ("Department", "text", 100),
-            *_SYSTEM,
-        ],
-        unique=["Vault_Customer_ID"],
-    ),
-    "Leads": _layout(
-        [
-            ("Salutation", "text", 25),
-            ("First_Name", "text", 40),
-            ("Last_Name", "text", 80),
-            ("Company", "text", 200),
-            ("Email", "email", 100),
-            ("Secondary_Email", "email", 100),
-            ("Phone", "phone", 30),
-            ("Mobile", "phone", 30),
-            ("Street", "text", 250),
-            ("City", "text", 100),
-            ("State", "text", 100),
-            ("Zip_Code", "text", 30),
-            ("Country", "text", 100),
-            ("Lead_Status", "text", 120),
-            *_SYSTEM,
-        ],
-        unique=["Vault_Customer_ID"],
-    ),
-}
-SYSTEM_DUPLICATE_FIELD: Final = {"Contacts": "Email", "Leads": "Email"}
-MODULE_IDS: Final = {"Contacts": "2179", "Leads": "2175"}
-
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"[0-9+\-() .xX]{1,30}")
-_CJK = re.compile(r"[\u3400-\u9fff]")
-
-
-# --- error envelopes ---------------------------------------------------------------------------
-
-
-def _error(status: int, code: str, message: str, **details: Any) -> Response:
-    return json_response(
-        {"code": code, "details": details, "message": message, "status": "error"}, status
-    )
-
-
-def _record_error(code: str, message: str, **details: Any) -> dict[str, Any]:
-    return {"code": code, "details": details, "message": message, "status": "error"}
-
-
-class _Refusal(Exception):
-    """Raised inside a handler: answer with this Zoho error."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def _refuse(status: int, code: str, message: str, **details: Any) -> _Refusal:
-    return _Refusal(_error(status, code, message, **details))
-
-
 # --- state ------------------------------------------------------------------------------------
 
 
@@ -213,60 +100,7 @@ class _PageToken:
     expires: float
 
 
-@dataclass(slots=True)
-class _Module:
-    name: str
-    layout: dict[str, FieldSpec]
-    records: dict[str, dict[str, Any]]  # id -> field values; times as epoch seconds (int)
-    deleted: list[dict[str, Any]]
-    version: int = 0
-    # duplicate-check fields (Email, the unique ones) -> casefolded value -> ids
-    index: dict[str, dict[str, set[str]]] = dataclass_field(default_factory=dict)
-
-    def _keys(self, record: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-        for name in self.index:
-            value = record.get(name)
-            if value not in (None, ""):
-                yield name, str(value).casefold()
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.records[record["id"]] = record
-        for name, key in self._keys(record):
-            self.index[name].setdefault(key, set()).add(record["id"])
-
-    def change(self, record: dict[str, Any], values: Mapping[str, Any]) -> None:
-        self._unindex(record)
-        record.update(values)
-        for name, key in self._keys(record):
-            self.index[name].setdefault(key, set()).add(record["id"])
-
-    def remove(self, record_id: str) -> dict[str, Any]:
-        record = self.records.pop(record_id)
-        self._unindex(record)
-        return record
-
-    def _unindex(self, record: Mapping[str, Any]) -> None:
-        for name, key in self._keys(record):
-            ids = self.index[name].get(key)
-            if ids is not None:
-                ids.discard(record["id"])
-                if not ids:
-                    del self.index[name][key]
-
-    def find(self, name: str, value: Any) -> dict[str, Any] | None:
-        """The oldest record whose ``name`` equals ``value`` (case-insensitive)."""
-        wanted = str(value).casefold()
-        if name in self.index:
-            ids = self.index[name].get(wanted)
-            return self.records[min(ids, key=int)] if ids else None
-        for record in self.records.values():
-            held = record.get(name)
-            if held is not None and str(held).casefold() == wanted:
-                return record
-        return None
-
-
-class ZohoSandbox(Sandbox):
+class ZohoSandbox(ZohoQueries, Sandbox):
     """Zoho CRM v8 on loopback. ``records`` Contacts seeded from ``seed`` (about one in five with
     a Latin name, the rest Chinese), ``tz`` the org user's time zone offset."""
 
@@ -312,7 +146,7 @@ class ZohoSandbox(Sandbox):
         }
         self.org_id = str(rng.randrange(10**8, 10**9))
         self.modules = {
-            name: _Module(
+            name: ModuleData(
                 name,
                 dict(layout),
                 {},
@@ -362,10 +196,10 @@ class ZohoSandbox(Sandbox):
 
     def render_rate_limit(self, retry_after: float) -> Response:
         # Zoho documents no Retry-After on its 429 (Part A10): the client must back off.
-        return _error(429, "TOO_MANY_REQUESTS", "too many requests")
+        return zoho_error(429, "TOO_MANY_REQUESTS", "too many requests")
 
     def render_server_error(self) -> Response:
-        return _error(500, "INTERNAL_ERROR", "Internal Server Error")
+        return zoho_error(500, "INTERNAL_ERROR", "Internal Server Error")
 
     # --- clock ---------------------------------------------------------------------------------
 
@@ -422,7 +256,7 @@ class ZohoSandbox(Sandbox):
         with self.lock:
             try:
                 return self._route(request)
-            except _Refusal as refusal:
+            except Refusal as refusal:
                 return refusal.response
 
     def _route(self, request: Request) -> Response:
@@ -432,7 +266,7 @@ class ZohoSandbox(Sandbox):
         if path == "/oauth/v2/token/revoke":
             return self._revoke(request)
         if not path.startswith("/crm/v8/"):
-            return _error(
+            return zoho_error(
                 404,
                 "INVALID_URL_PATTERN",
                 "Please check if the URL trying to access is a correct one",
@@ -481,7 +315,7 @@ class ZohoSandbox(Sandbox):
             if method == "DELETE":
                 return self._delete_ids(module, [parts[1]])
             raise self._not_allowed()
-        return _error(
+        return zoho_error(
             404, "INVALID_URL_PATTERN", "Please check if the URL trying to access is a correct one"
         )
 
@@ -489,15 +323,15 @@ class ZohoSandbox(Sandbox):
         if method != allowed:
             raise self._not_allowed()
 
-    def _not_allowed(self) -> _Refusal:
-        return _refuse(
+    def _not_allowed(self) -> Refusal:
+        return refuse(
             405, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
         )
 
-    def _module(self, name: str) -> _Module:
+    def _module(self, name: str) -> ModuleData:
         module = self.modules.get(name)
         if module is None:
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_MODULE",
                 "the module name given seems to be invalid",
@@ -508,7 +342,7 @@ class ZohoSandbox(Sandbox):
     def _spend(self, credits: int) -> None:
         self.credits_used += credits
         if self.daily_credits is not None and self.credits_used > self.daily_credits:
-            raise _Refusal(self.render_rate_limit(0))
+            raise Refusal(self.render_rate_limit(0))
 
     def _read(self, response: Response) -> Response:
         self._spend(1)
@@ -588,10 +422,10 @@ class ZohoSandbox(Sandbox):
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme != "Zoho-oauthtoken" or not token.strip():
-            raise _refuse(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+            raise refuse(401, "AUTHENTICATION_FAILURE", "Authentication failed")
         found = self.access_tokens.get(token.strip())
         if found is None or found[1] <= self.now():
-            raise _refuse(401, "INVALID_TOKEN", "invalid oauth token")
+            raise refuse(401, "INVALID_TOKEN", "invalid oauth token")
         return self.refresh_tokens.get(found[0], "user-1")
 
     # --- metadata ------------------------------------------------------------------------------
@@ -614,7 +448,7 @@ class ZohoSandbox(Sandbox):
     def _settings_fields(self, request: Request) -> Response:
         name = request.arg("module")
         if not name:
-            raise _refuse(
+            raise refuse(
                 400,
                 "REQUIRED_PARAM_MISSING",
                 "One of the expected parameter is missing",
@@ -659,14 +493,14 @@ class ZohoSandbox(Sandbox):
 
     # --- list ------------------------------------------------------------------------------------
 
-    def _list(self, module: _Module, request: Request) -> Response:
+    def _list(self, module: ModuleData, request: Request) -> Response:
         ids_arg = request.arg("ids")
         fields = self._fields_param(module, request, required=ids_arg is None)
         per_page = self._int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
         page_arg = request.arg("page")
         token_arg = request.arg("page_token")
         if page_arg is not None and token_arg is not None:
-            raise _refuse(
+            raise refuse(
                 400,
                 "AMBIGUITY_DURING_PROCESSING",
                 "You cannot use both page and page_token",
@@ -674,7 +508,7 @@ class ZohoSandbox(Sandbox):
             )
         sort_by = request.arg("sort_by")
         if sort_by is not None and request.arg("cvid") is not None:
-            raise _refuse(
+            raise refuse(
                 400,
                 "AMBIGUITY_DURING_PROCESSING",
                 "You cannot use both cvid and sort_by",
@@ -682,7 +516,7 @@ class ZohoSandbox(Sandbox):
             )
         sort_by = sort_by or "id"
         if sort_by not in SORT_FIELDS:
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "invalid data",
@@ -691,7 +525,7 @@ class ZohoSandbox(Sandbox):
             )
         sort_order = request.arg("sort_order") or "desc"
         if sort_order not in ("asc", "desc"):
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "invalid data",
@@ -702,7 +536,7 @@ class ZohoSandbox(Sandbox):
         if ids_arg is not None:
             wanted = [i for i in ids_arg.split(",") if i]
             if len(wanted) > MAX_WRITE:
-                raise _refuse(
+                raise refuse(
                     400, "LIMIT_EXCEEDED", "limit exceeded", param_name="ids", limit=MAX_WRITE
                 )
             rows = [module.records[i] for i in wanted if i in module.records]
@@ -733,13 +567,13 @@ class ZohoSandbox(Sandbox):
         if token_arg is not None:
             token = self.page_tokens.get(token_arg)
             if token is None:
-                raise _refuse(400, "INVALID_DATA", "invalid data", param_name="page_token")
+                raise refuse(400, "INVALID_DATA", "invalid data", param_name="page_token")
             if token.expires <= self.now():
-                raise _refuse(
+                raise refuse(
                     400, "EXPIRED_VALUE", "the page token has expired", param_name="page_token"
                 )
             if token.bound != bound:
-                raise _refuse(
+                raise refuse(
                     400,
                     "TOKEN_BOUND_DATA_MISMATCH",
                     "the page token does not match the other parameters",
@@ -747,7 +581,7 @@ class ZohoSandbox(Sandbox):
                 )
             start = token.offset
             if start >= PAGE_TOKEN_LIMIT:
-                raise _refuse(
+                raise refuse(
                     400,
                     "PAGINATION_LIMIT_EXCEEDED",
                     "You can only get up to first 100000 records using page_token param.",
@@ -756,7 +590,7 @@ class ZohoSandbox(Sandbox):
         else:
             page = self._int_param(request, "page", 1, 1, None)
             if page * per_page > DISCRETE_LIMIT:
-                raise _refuse(
+                raise refuse(
                     400,
                     "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
                     "You can only get the first 2000 records without using page_token param.",
@@ -793,7 +627,7 @@ class ZohoSandbox(Sandbox):
         )
 
     def _view(
-        self, module: _Module, sort_by: str, sort_order: str, since: float | None
+        self, module: ModuleData, sort_by: str, sort_order: str, since: float | None
     ) -> list[str]:
         key = (module.name, module.version, sort_by, sort_order, since)
         view = self._views.get(key)
@@ -814,12 +648,12 @@ class ZohoSandbox(Sandbox):
         return view
 
     def _fields_param(
-        self, module: _Module, request: Request, *, required: bool
+        self, module: ModuleData, request: Request, *, required: bool
     ) -> list[str] | None:
         raw = request.arg("fields")
         if raw is None or not raw.strip():
             if required:
-                raise _refuse(
+                raise refuse(
                     400,
                     "REQUIRED_PARAM_MISSING",
                     "One of the expected parameter is missing",
@@ -828,7 +662,7 @@ class ZohoSandbox(Sandbox):
             return None
         names = [n.strip() for n in raw.split(",") if n.strip()]
         if len(names) > MAX_FIELDS:
-            raise _refuse(
+            raise refuse(
                 400,
                 "LIMIT_EXCEEDED",
                 "fields limit exceeded",
@@ -837,7 +671,7 @@ class ZohoSandbox(Sandbox):
             )
         for name in names:
             if name != "id" and name not in module.layout:
-                raise _refuse(
+                raise refuse(
                     400, "INVALID_DATA", "invalid data", param_name="fields", api_name=name
                 )
         return names
@@ -851,14 +685,14 @@ class ZohoSandbox(Sandbox):
         try:
             value = int(raw)
         except ValueError:
-            raise _refuse(
+            raise refuse(
                 400, "INVALID_DATA", "invalid data", param_name=name, expected_data_type="integer"
             ) from None
         if value < low or (high is not None and value > high):
             details: dict[str, Any] = {"param_name": name, "minimum_value": low}
             if high is not None:
                 details["maximum_value"] = high
-            raise _refuse(400, "INVALID_DATA", "invalid data", **details)
+            raise refuse(400, "INVALID_DATA", "invalid data", **details)
         return value
 
     def _if_modified_since(self, request: Request) -> float | None:
@@ -874,7 +708,7 @@ class ZohoSandbox(Sandbox):
             except (TypeError, ValueError):
                 when = None
         if when is None or when.tzinfo is None:
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "invalid data",
@@ -884,7 +718,7 @@ class ZohoSandbox(Sandbox):
         return when.timestamp()
 
     def _render(
-        self, module: _Module, record: Mapping[str, Any], fields: list[str] | None
+        self, module: ModuleData, record: Mapping[str, Any], fields: list[str] | None
     ) -> dict[str, Any]:
         names = fields if fields is not None else list(module.layout)
         out: dict[str, Any] = {}
@@ -898,7 +732,7 @@ class ZohoSandbox(Sandbox):
         out["id"] = record["id"]
         return out
 
-    def _get_one(self, module: _Module, record_id: str) -> Response:
+    def _get_one(self, module: ModuleData, record_id: str) -> Response:
         record = module.records.get(record_id)
         if record is None:
             return Response(204)
@@ -910,11 +744,11 @@ class ZohoSandbox(Sandbox):
         try:
             body = request.json()
         except (ValueError, UnicodeDecodeError):
-            raise _refuse(
+            raise refuse(
                 400, "INVALID_DATA", "body is not a valid JSON", expected_data_type="jsonobject"
             ) from None
         if not isinstance(body, dict):
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "body is not a valid JSON object",
@@ -923,12 +757,12 @@ class ZohoSandbox(Sandbox):
         return body
 
     def _write(
-        self, module: _Module, request: Request, mode: str, record_id: str | None = None
+        self, module: ModuleData, request: Request, mode: str, record_id: str | None = None
     ) -> Response:
         body = self._body(request)
         data = body.get("data")
         if not isinstance(data, list) or not data:
-            raise _refuse(
+            raise refuse(
                 400,
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
@@ -936,7 +770,7 @@ class ZohoSandbox(Sandbox):
                 json_path="$.data",
             )
         if len(data) > MAX_WRITE:
-            raise _refuse(
+            raise refuse(
                 400,
                 "LIMIT_EXCEEDED",
                 "limit exceeded",
@@ -948,14 +782,14 @@ class ZohoSandbox(Sandbox):
         if trigger is not None and (
             not isinstance(trigger, list) or not all(t in TRIGGERS for t in trigger)
         ):
-            raise _refuse(
+            raise refuse(
                 400, "INVALID_DATA", "invalid data", api_name="trigger", json_path="$.trigger"
             )
         checks: list[str] | None = None
         if mode == "upsert" and "duplicate_check_fields" in body:
             raw_checks = body["duplicate_check_fields"]
             if not isinstance(raw_checks, list):
-                raise _refuse(
+                raise refuse(
                     400,
                     "INVALID_DATA",
                     "invalid data",
@@ -965,7 +799,7 @@ class ZohoSandbox(Sandbox):
             for index, name in enumerate(raw_checks):
                 spec = module.layout.get(name) if isinstance(name, str) else None
                 if spec is None or not (spec.unique or name == SYSTEM_DUPLICATE_FIELD[module.name]):
-                    raise _refuse(
+                    raise refuse(
                         400,
                         "INVALID_DATA",
                         "invalid data",
@@ -990,7 +824,7 @@ class ZohoSandbox(Sandbox):
 
     def _write_one(
         self,
-        module: _Module,
+        module: ModuleData,
         mode: str,
         index: int,
         row: Any,
@@ -999,7 +833,7 @@ class ZohoSandbox(Sandbox):
     ) -> dict[str, Any]:
         path = f"$.data[{index}]"
         if not isinstance(row, dict):
-            return _record_error(
+            return record_error(
                 "INVALID_DATA", "invalid data", json_path=path, expected_data_type="jsonobject"
             )
         problem = self._validate(module, row, path)
@@ -1010,20 +844,20 @@ class ZohoSandbox(Sandbox):
         target: dict[str, Any] | None = None
         matched_on: str | None = None
         if record_id is not None and mode == "insert":
-            return _record_error(
+            return record_error(
                 "INVALID_DATA", "invalid data", api_name="id", json_path=f"{path}.id"
             )
         if record_id is not None:
             target = module.records.get(str(record_id))
             if target is None:
-                return _record_error(
+                return record_error(
                     "INVALID_DATA",
                     "the related id given seems to be invalid",
                     api_name="id",
                     json_path=f"{path}.id",
                 )
         elif mode == "update":
-            return _record_error(
+            return record_error(
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
                 api_name="id",
@@ -1045,7 +879,7 @@ class ZohoSandbox(Sandbox):
                     matched_on = name
                     break
         if target is None and not values.get("Last_Name"):
-            return _record_error(
+            return record_error(
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
                 api_name="Last_Name",
@@ -1091,13 +925,13 @@ class ZohoSandbox(Sandbox):
         return result
 
     def _validate(
-        self, module: _Module, row: Mapping[str, Any], path: str
+        self, module: ModuleData, row: Mapping[str, Any], path: str
     ) -> dict[str, Any] | None:
         for name, value in row.items():
             where = f"{path}.{name}"
             if name == "id":
                 if not (isinstance(value, str) and value.isdigit()):
-                    return _record_error(
+                    return record_error(
                         "INVALID_DATA",
                         "invalid data",
                         api_name="id",
@@ -1107,14 +941,14 @@ class ZohoSandbox(Sandbox):
                 continue
             spec = module.layout.get(name)
             if spec is None:
-                return _record_error("INVALID_DATA", "invalid data", api_name=name, json_path=where)
+                return record_error("INVALID_DATA", "invalid data", api_name=name, json_path=where)
             if name in READ_ONLY:
-                return _record_error(
+                return record_error(
                     "INVALID_DATA", "the field is read only", api_name=name, json_path=where
                 )
             if value is None:
                 if spec.system_mandatory:
-                    return _record_error(
+                    return record_error(
                         "MANDATORY_NOT_FOUND",
                         "required field not found",
                         api_name=name,
@@ -1124,7 +958,7 @@ class ZohoSandbox(Sandbox):
             kind = spec.data_type
             if kind == "boolean":
                 if not isinstance(value, bool):
-                    return _record_error(
+                    return record_error(
                         "INVALID_DATA",
                         "invalid data",
                         api_name=name,
@@ -1133,7 +967,7 @@ class ZohoSandbox(Sandbox):
                     )
                 continue
             if not isinstance(value, str):
-                return _record_error(
+                return record_error(
                     "INVALID_DATA",
                     "invalid data",
                     api_name=name,
@@ -1141,31 +975,31 @@ class ZohoSandbox(Sandbox):
                     expected_data_type=kind,
                 )
             if kind in ("text", "textarea") and len(value) > spec.length:
-                return _record_error(
+                return record_error(
                     "INVALID_DATA",
                     "invalid data",
                     api_name=name,
                     json_path=where,
                     maximum_length=spec.length,
                 )
-            if kind == "email" and (len(value) > spec.length or not _EMAIL.fullmatch(value)):
-                return _record_error(
+            if kind == "email" and (len(value) > spec.length or not EMAIL.fullmatch(value)):
+                return record_error(
                     "INVALID_DATA",
                     "invalid data",
                     api_name=name,
                     json_path=where,
                     expected_data_type="email",
                 )
-            if kind == "phone" and not _PHONE.fullmatch(value):
-                return _record_error(
+            if kind == "phone" and not PHONE.fullmatch(value):
+                return record_error(
                     "INVALID_DATA",
                     "invalid data",
                     api_name=name,
                     json_path=where,
                     expected_data_type="phone",
                 )
-            if kind == "date" and not _is_date(value):
-                return _record_error(
+            if kind == "date" and not is_date(value):
+                return record_error(
                     "INVALID_DATA",
                     "invalid data",
                     api_name=name,
@@ -1173,7 +1007,7 @@ class ZohoSandbox(Sandbox):
                     expected_data_type="date",
                 )
         if "Last_Name" in row and not str(row.get("Last_Name") or "").strip():
-            return _record_error(
+            return record_error(
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
                 api_name="Last_Name",
@@ -1181,12 +1015,12 @@ class ZohoSandbox(Sandbox):
             )
         return None
 
-    def _find(self, module: _Module, name: str, value: Any) -> dict[str, Any] | None:
+    def _find(self, module: ModuleData, name: str, value: Any) -> dict[str, Any] | None:
         return module.find(name, value)
 
     def _unique_clash(
         self,
-        module: _Module,
+        module: ModuleData,
         values: Mapping[str, Any],
         target: Mapping[str, Any] | None,
         path: str,
@@ -1197,7 +1031,7 @@ class ZohoSandbox(Sandbox):
                 continue
             other = self._find(module, spec.api_name, value)
             if other is not None and (target is None or other["id"] != target["id"]):
-                return _record_error(
+                return record_error(
                     "DUPLICATE_DATA",
                     "duplicate data",
                     api_name=spec.api_name,
@@ -1214,18 +1048,18 @@ class ZohoSandbox(Sandbox):
                 )
         return None
 
-    def _touch(self, module: _Module, record: dict[str, Any], now: float | None = None) -> None:
+    def _touch(self, module: ModuleData, record: dict[str, Any], now: float | None = None) -> None:
         record["Modified_Time"] = int(self.now() if now is None else now)
         record["Modified_By"] = {"name": self.user["name"], "id": self.user["id"]}
-        record["Full_Name"] = _full_name(record.get("First_Name"), record.get("Last_Name"))
+        record["Full_Name"] = full_name(record.get("First_Name"), record.get("Last_Name"))
         module.version += 1
 
     # --- delete --------------------------------------------------------------------------------
 
-    def _delete_many(self, module: _Module, request: Request) -> Response:
+    def _delete_many(self, module: ModuleData, request: Request) -> Response:
         raw = request.arg("ids")
         if raw is None or not raw.strip():
-            raise _refuse(
+            raise refuse(
                 400,
                 "REQUIRED_PARAM_MISSING",
                 "One of the expected parameter is missing",
@@ -1233,12 +1067,10 @@ class ZohoSandbox(Sandbox):
             )
         ids = [i.strip() for i in raw.split(",") if i.strip()]
         if len(ids) > MAX_WRITE:
-            raise _refuse(
-                400, "LIMIT_EXCEEDED", "limit exceeded", param_name="ids", limit=MAX_WRITE
-            )
+            raise refuse(400, "LIMIT_EXCEEDED", "limit exceeded", param_name="ids", limit=MAX_WRITE)
         wf = request.arg("wf_trigger")
         if wf is not None and wf not in ("true", "false"):
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "invalid data",
@@ -1247,7 +1079,7 @@ class ZohoSandbox(Sandbox):
             )
         return self._delete_ids(module, ids)
 
-    def _delete_ids(self, module: _Module, ids: list[str]) -> Response:
+    def _delete_ids(self, module: ModuleData, ids: list[str]) -> Response:
         self._spend(max(1, math.ceil(len(ids) / 10)))
         results = []
         for record_id in ids:
@@ -1263,7 +1095,7 @@ class ZohoSandbox(Sandbox):
                 )
             else:
                 results.append(
-                    _record_error(
+                    record_error(
                         "INVALID_DATA", "the related id given seems to be invalid", id=record_id
                     )
                 )
@@ -1271,7 +1103,7 @@ class ZohoSandbox(Sandbox):
         status = 400 if failed == len(results) else 207 if failed else 200
         return json_response({"data": results}, status)
 
-    def _delete(self, module: _Module, record_id: str) -> None:
+    def _delete(self, module: ModuleData, record_id: str) -> None:
         record = module.remove(record_id)
         module.version += 1
         by = {"name": self.user["name"], "id": self.user["id"]}
@@ -1286,10 +1118,10 @@ class ZohoSandbox(Sandbox):
             }
         )
 
-    def _deleted(self, module: _Module, request: Request) -> Response:
+    def _deleted(self, module: ModuleData, request: Request) -> Response:
         kind = request.arg("type") or "all"
         if kind not in ("all", "recycle", "permanent"):
-            raise _refuse(
+            raise refuse(
                 400,
                 "INVALID_DATA",
                 "invalid data",
@@ -1325,251 +1157,6 @@ class ZohoSandbox(Sandbox):
             }
         )
 
-    # --- search and COQL ---------------------------------------------------------------------
-
-    def _search(self, module: _Module, request: Request) -> Response:
-        fields = self._fields_param(module, request, required=False)
-        per_page = self._int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
-        page = self._int_param(request, "page", 1, 1, None)
-        if page * per_page > SEARCH_LIMIT:
-            raise _refuse(
-                400, "LIMIT_REACHED", "search results exceed the limit", limit=SEARCH_LIMIT
-            )
-        test = self._search_test(module, request)
-        rows = [r for r in module.records.values() if test(r)]
-        rows.sort(key=lambda r: int(r["id"]), reverse=True)
-        start = (page - 1) * per_page
-        chunk = rows[start : start + per_page]
-        if not chunk:
-            return Response(204)
-        return json_response(
-            {
-                "data": [self._render(module, r, fields) for r in chunk],
-                "info": {
-                    "per_page": per_page,
-                    "count": len(chunk),
-                    "page": page,
-                    "more_records": start + per_page < min(len(rows), SEARCH_LIMIT),
-                },
-            }
-        )
-
-    def _search_test(
-        self, module: _Module, request: Request
-    ) -> Callable[[Mapping[str, Any]], bool]:
-        """The record test of a search: ``criteria``, else ``email``, ``phone``, ``word``."""
-        if (criteria := request.arg("criteria")) is not None:
-            return self._criteria(module, criteria)
-        digits = False
-        if (email := request.arg("email")) is not None:
-            wanted = email.casefold()
-            names = ["Email", "Secondary_Email"]
-        elif (phone := request.arg("phone")) is not None:
-            digits = True
-            wanted = re.sub(r"\D", "", phone)
-            names = [s.api_name for s in module.layout.values() if s.data_type == "phone"]
-        elif (word := request.arg("word")) is not None:
-            wanted = word.casefold()
-            kinds = ("text", "email", "textarea")
-            names = [s.api_name for s in module.layout.values() if s.data_type in kinds]
-        else:
-            raise _refuse(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                param_name="criteria",
-            )
-
-        def test(record: Mapping[str, Any]) -> bool:
-            for name in names:
-                held = str(record.get(name) or "")
-                held = re.sub(r"\D", "", held) if digits else held.casefold()
-                if wanted and wanted in held:
-                    return True
-            return False
-
-        return test
-
-    _CRITERION = re.compile(r"\(([A-Za-z_][A-Za-z0-9_]*):([a-z_]+):((?:\\.|[^)\\])*)\)")
-
-    def _criteria(self, module: _Module, text: str) -> Callable[[Mapping[str, Any]], bool]:
-        body = text.strip()
-        if body.startswith("((") and body.endswith("))"):
-            body = body[1:-1]
-        terms = []
-        joins = []
-        position = 0
-        while position < len(body):
-            match = self._CRITERION.match(body, position)
-            if match is None:
-                raise _refuse(400, "INVALID_QUERY", "invalid query formed", param_name="criteria")
-            name, op, raw = match.groups()
-            if name not in module.layout and name != "id":
-                raise _refuse(400, "INVALID_QUERY", "invalid query formed", api_name=name)
-            if op not in (
-                "equals",
-                "not_equal",
-                "starts_with",
-                "in",
-                "greater_than",
-                "greater_equal",
-                "less_than",
-                "less_equal",
-                "between",
-            ):
-                raise _refuse(400, "INVALID_QUERY", "invalid query formed", operator=op)
-            value = re.sub(r"\\(.)", r"\1", raw)
-            terms.append((name, op, value))
-            position = match.end()
-            for joiner in ("and", "or"):
-                if body.startswith(joiner, position):
-                    joins.append(joiner)
-                    position += len(joiner)
-                    break
-            else:
-                if position < len(body):
-                    raise _refuse(
-                        400, "INVALID_QUERY", "invalid query formed", param_name="criteria"
-                    )
-        if not terms or len(terms) > 10:
-            raise _refuse(400, "INVALID_QUERY", "invalid query formed", param_name="criteria")
-
-        def one(record: Mapping[str, Any], term: tuple[str, str, str]) -> bool:
-            name, op, value = term
-            held = "" if record.get(name) is None else str(record.get(name)).casefold()
-            wanted = value.casefold()
-            if op == "equals":  # Zoho: "equals" behaves like "contains"
-                return wanted in held
-            if op == "not_equal":
-                return wanted not in held
-            if op == "starts_with":
-                return held.startswith(wanted)
-            if op == "in":
-                return held in {v.strip().casefold() for v in value.split(",")}
-            return _compare(held, op, wanted)
-
-        def test(record: Mapping[str, Any]) -> bool:
-            result = one(record, terms[0])
-            for joiner, term in zip(joins, terms[1:], strict=False):
-                result = (
-                    (result and one(record, term))
-                    if joiner == "and"
-                    else (result or one(record, term))
-                )
-            return result
-
-        return test
-
-    _COQL = re.compile(
-        r"\s*select\s+(?P<fields>.+?)\s+from\s+(?P<module>\w+)"
-        r"(?:\s+where\s+(?P<where>.+?))?"
-        r"(?:\s+order\s+by\s+(?P<order>\w+)(?:\s+(?P<dir>asc|desc))?)?"
-        r"(?:\s+limit\s+(?P<a>\d+)(?:\s*,\s*(?P<b>\d+))?)?\s*;?\s*",
-        re.IGNORECASE | re.DOTALL,
-    )
-    _CONDITION = re.compile(r"\s*(\w+)\s*(>=|<=|!=|=|>|<|like)\s*'((?:''|[^'])*)'\s*", re.I)
-
-    def _coql(self, request: Request) -> Response:
-        body = self._body(request)
-        query = body.get("select_query")
-        if not isinstance(query, str) or not query.strip():
-            raise _refuse(
-                400,
-                "REQUIRED_PARAM_MISSING",
-                "One of the expected parameter is missing",
-                param_name="select_query",
-            )
-        match = self._COQL.fullmatch(query)
-        if match is None:
-            raise _refuse(
-                400, "SYNTAX_ERROR", "error occured while parsing the query", clause="select"
-            )
-        if not match["where"]:
-            raise _refuse(
-                400, "SYNTAX_ERROR", "error occured while parsing the query", clause="where"
-            )
-        module = self._module(match["module"])
-        fields = [f.strip() for f in match["fields"].split(",")]
-        for name in fields:
-            if name != "id" and name not in module.layout:
-                raise _refuse(400, "INVALID_QUERY", "invalid query formed", column_name=name)
-        if match["b"] is not None:
-            offset, limit = int(match["a"]), int(match["b"])
-        else:
-            offset, limit = 0, int(match["a"] or 200)
-        if limit > COQL_LIMIT or offset + limit > COQL_OFFSET_LIMIT:
-            raise _refuse(400, "LIMIT_EXCEEDED", "limit exceeded", clause="limit", limit=COQL_LIMIT)
-        parts = re.split(r"\s+(and|or)\s+", match["where"].strip(), flags=re.IGNORECASE)
-        conditions = []
-        for item in parts[::2]:
-            cond = self._CONDITION.fullmatch(item)
-            if cond is None or (cond[1] not in module.layout and cond[1] != "id"):
-                raise _refuse(
-                    400, "SYNTAX_ERROR", "error occured while parsing the query", clause="where"
-                )
-            conditions.append((cond[1], cond[2].lower(), cond[3].replace("''", "'")))
-        joins = [j.lower() for j in parts[1::2]]
-
-        def value_of(record: Mapping[str, Any], name: str, wanted: str) -> tuple[Any, Any]:
-            held = record.get(name)
-            if name in ("Created_Time", "Modified_Time"):
-                try:
-                    return held, datetime.fromisoformat(wanted).timestamp()
-                except ValueError:
-                    raise _refuse(
-                        400, "SYNTAX_ERROR", "error occured while parsing the query", clause="where"
-                    ) from None
-            if name == "id":
-                return int(str(held)), int(wanted) if wanted.isdigit() else -1
-            return ("" if held is None else str(held)), wanted
-
-        def one(record: Mapping[str, Any], condition: tuple[str, str, str]) -> bool:
-            name, op, wanted = condition
-            held, target = value_of(record, name, wanted)
-            if op == "like":
-                pattern = re.escape(wanted).replace("%", ".*")
-                return re.fullmatch(pattern, str(held), re.IGNORECASE) is not None
-            return _compare(
-                held,
-                {
-                    "=": "eq",
-                    "!=": "ne",
-                    ">": "greater_than",
-                    ">=": "greater_equal",
-                    "<": "less_than",
-                    "<=": "less_equal",
-                }[op],
-                target,
-            )
-
-        def test(record: Mapping[str, Any]) -> bool:
-            result = one(record, conditions[0])
-            for joiner, condition in zip(joins, conditions[1:], strict=False):
-                result = (
-                    (result and one(record, condition))
-                    if joiner == "and"
-                    else (result or one(record, condition))
-                )
-            return result
-
-        rows = [r for r in module.records.values() if test(r)]
-        order = match["order"] or "id"
-        if order != "id" and order not in module.layout:
-            raise _refuse(400, "INVALID_QUERY", "invalid query formed", column_name=order)
-        rows.sort(
-            key=lambda r: int(r["id"]) if order == "id" else (r.get(order) or 0),
-            reverse=(match["dir"] or "asc").lower() == "desc",
-        )
-        chunk = rows[offset : offset + limit]
-        if not chunk:
-            return Response(204)
-        return json_response(
-            {
-                "data": [self._render(module, r, fields) for r in chunk],
-                "info": {"count": len(chunk), "more_records": offset + limit < len(rows)},
-            }
-        )
-
     # --- seed ------------------------------------------------------------------------------------
 
     def _new_id(self) -> str:
@@ -1587,7 +1174,7 @@ class ZohoSandbox(Sandbox):
             created = int(end - span + index * step)
             modified = min(end, created + int(rng.random() ** 3 * 60 * 24 * 3600))
             if rng.random() < 0.2:
-                values = _latin_contact(rng, index)
+                values = latin_contact(rng, index)
             else:
                 given, family = split_name(person.name)
                 street = person.address
@@ -1598,7 +1185,7 @@ class ZohoSandbox(Sandbox):
                     "First_Name": given,
                     "Last_Name": family,
                     "Email": person.email,
-                    "Mobile": _cn_phone(rng, person.phone),
+                    "Mobile": cn_phone(rng, person.phone),
                     "Mailing_Street": street,
                     "Mailing_City": person.city if person.city != person.province else None,
                     "Mailing_State": person.province,
@@ -1616,180 +1203,10 @@ class ZohoSandbox(Sandbox):
                 Modified_Time=modified,
                 Email_Opt_Out=rng.random() < 0.1,
                 Lead_Source=rng.choice(("Web Download", "Trade Show", "Online Store", None)),
-                Full_Name=_full_name(values.get("First_Name"), values.get("Last_Name")),
+                Full_Name=full_name(values.get("First_Name"), values.get("Last_Name")),
             )
             module.add(record)
         module.version += 1
-
-
-_LATIN_GIVEN = [
-    "James",
-    "Mary",
-    "Robert",
-    "Patricia",
-    "John",
-    "Jennifer",
-    "Michael",
-    "Linda",
-    "David",
-    "Elizabeth",
-    "William",
-    "Barbara",
-    "Richard",
-    "Susan",
-    "Joseph",
-    "Jessica",
-    "Thomas",
-    "Sarah",
-    "Charles",
-    "Karen",
-    "Emma",
-    "Lukas",
-    "Sophie",
-    "Hannah",
-    "Olivier",
-    "Camille",
-    "Louis",
-    "Chloé",
-    "Mateo",
-    "Lucía",
-    "Giulia",
-    "Marco",
-    "Anna",
-    "Jan",
-    "Eva",
-    "Noah",
-    "Mia",
-    "Oliver",
-    "Amelia",
-    "Ivan",
-    "Olga",
-]
-_LATIN_FAMILY = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Wilson",
-    "Taylor",
-    "Anderson",
-    "Thomas",
-    "Moore",
-    "Martin",
-    "Jackson",
-    "Müller",
-    "Schmidt",
-    "Schneider",
-    "Fischer",
-    "Weber",
-    "Meyer",
-    "Dubois",
-    "Lefèvre",
-    "Moreau",
-    "Laurent",
-    "Rossi",
-    "Russo",
-    "Bianchi",
-    "Romano",
-    "García",
-    "Fernández",
-    "López",
-    "Martínez",
-    "Novak",
-    "Kowalski",
-    "Ivanova",
-    "O'Brien",
-]
-_LATIN_DOMAINS = ("gmail.com", "outlook.com", "yahoo.co.uk", "web.de", "orange.fr", "icloud.com")
-
-
-def _latin_contact(rng: random.Random, index: int) -> dict[str, Any]:
-    given = rng.choice(_LATIN_GIVEN)
-    family = rng.choice(_LATIN_FAMILY)
-    serial = (index * 7919 + 104_729) % 10**8  # unique per index: 7919 is prime to 10**8
-    country = rng.choice(("US", "UK", "DE"))
-    if country == "US":
-        phone = f"+1 415-{200 + serial // 10_000 % 800:03d}-{serial % 10_000:04d}"
-        city, state, zip_code, nation = "San Francisco", "CA", f"94{serial % 200:03d}", "USA"
-        street = f"{1 + serial % 999} Market Street"
-    elif country == "UK":
-        phone = f"+44 79{serial // 1_000_000:02d} {serial % 1_000_000:06d}"
-        city, state, zip_code, nation = "London", None, "EC1A 1BB", "United Kingdom"
-        street = f"{1 + serial % 200} Baker Street"
-    else:
-        phone = f"+49 151 {serial:08d}"
-        city, state, zip_code, nation = "Berlin", "Berlin", f"10{serial % 1000:03d}", "Germany"
-        street = f"Friedrichstraße {1 + serial % 200}"
-    local = f"{given}.{family}".lower().replace("'", "")
-    return {
-        "Salutation": rng.choice(("Mr.", "Ms.", "Mrs.", "Dr.", None)),
-        "First_Name": given,
-        "Last_Name": family,
-        "Email": f"{local}.{index}@{rng.choice(_LATIN_DOMAINS)}",
-        "Mobile": phone,
-        "Mailing_Street": street,
-        "Mailing_City": city,
-        "Mailing_State": state,
-        "Mailing_Zip": zip_code,
-        "Mailing_Country": nation,
-        "Date_of_Birth": (
-            (date(1950, 1, 1) + timedelta(days=rng.randrange(20_000))).isoformat()
-            if rng.random() < 0.5
-            else None
-        ),
-    }
-
-
-def _cn_phone(rng: random.Random, phone: str) -> str:
-    """A CN mobile written as people type it into a CRM."""
-    style = rng.random()
-    if style < 0.4:
-        return f"+86 {phone[:3]} {phone[3:7]} {phone[7:]}"
-    if style < 0.8:
-        return phone
-    return f"+86-{phone[:3]}-{phone[3:7]}-{phone[7:]}"
-
-
-def _full_name(given: Any, family: Any) -> str | None:
-    parts = [str(p) for p in (given, family) if p]
-    if not parts:
-        return None
-    if any(_CJK.search(p) for p in parts):
-        return "".join(reversed(parts))
-    return " ".join(parts)
-
-
-def _compare(held: Any, op: str, wanted: Any) -> bool:
-    try:
-        if op == "eq":
-            return bool(held == wanted)
-        if op == "ne":
-            return bool(held != wanted)
-        if op == "greater_than":
-            return bool(held > wanted)
-        if op == "greater_equal":
-            return bool(held >= wanted)
-        if op == "less_than":
-            return bool(held < wanted)
-        if op == "less_equal":
-            return bool(held <= wanted)
-    except TypeError:
-        return False
-    return False
-
-
-def _is_date(value: str) -> bool:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        return False
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_offset(text: str) -> timezone:

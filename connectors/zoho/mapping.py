@@ -96,14 +96,19 @@ class FieldMap:
     def read(self, record: Mapping[str, Any]) -> dict[str, str]:
         """The vault fields of one Zoho record (fields with no value are left out)."""
         out: dict[str, str] = {}
+        get = record.get
         for entry in self._entries:
-            values = [_text(record.get(p)) for p in entry.parts]
-            present = [v for v in values if v]
+            if not entry.joined:
+                for part in entry.parts:
+                    value = _text(get(part))
+                    if value:
+                        out[entry.field] = value
+                        break
+                continue
+            present = [v for v in map(_text, map(get, entry.parts)) if v]
             if not present:
                 continue
-            if not entry.joined:
-                out[entry.field] = present[0]
-            elif any(_CJK.search(v) for v in present):
+            if any(_CJK.search(v) for v in present):
                 out[entry.field] = "".join(reversed(present))
             else:
                 out[entry.field] = " ".join(present)
@@ -140,6 +145,8 @@ def split_name(name: str) -> tuple[str | None, str]:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:  # the common case, first
+        return value.strip()
     if value is None or isinstance(value, bool | dict | list):
         return ""
     return str(value).strip()

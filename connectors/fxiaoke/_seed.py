@@ -82,21 +82,23 @@ def contacts(count: int, *, seed: int) -> Iterator[SeedContact]:
 
 def _latin(rng: random.Random, index: int) -> SeedContact:
     given = rng.choice(_GIVEN)
+    # Phones unique by construction: the index times a prime, modulo the number space.
+    spread = index * 7919 % 8_000_000
     branch = rng.random()
     if branch < 0.5:
         family, domain = rng.choice(_FAMILY_HK), rng.choice(_DOMAINS_HK)
-        mobile = f"+852 {rng.choice('5679')}{rng.randrange(100, 1000)} {rng.randrange(1000, 10000)}"
+        mobile = f"+852 9{spread % 1000:03d} {spread // 1000 % 10000:04d}"
         flat = f"{rng.randrange(1, 40)}{rng.choice('ABCD')}"
         address = f"Flat {flat}, {rng.randrange(1, 300)} Nathan Road, Kowloon"
     elif branch < 0.8:
         family, domain = rng.choice(_FAMILY_DE), rng.choice(_DOMAINS_DE)
-        mobile = f"+49 15{rng.choice('1279')} {rng.randrange(10**7, 10**8)}"
+        mobile = f"+49 151 {spread % 10**8:08d}"
         address = (
             f"Hauptstraße {rng.randrange(1, 200)}, {rng.randrange(10000, 99999)} Frankfurt am Main"
         )
     else:
         family, domain = rng.choice(_FAMILY_US), rng.choice(_DOMAINS_US)
-        mobile = f"+1 415-555-{rng.randrange(100, 200):04d}"
+        mobile = f"+1 415-{200 + spread // 10_000 % 800}-{spread % 10_000:04d}"
         address = f"{rng.randrange(1, 3000)} Market St, San Francisco, CA 94103"
     local = f"{given}.{family}".lower().replace("ü", "ue").replace("ß", "ss")
     return SeedContact(

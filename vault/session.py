@@ -19,16 +19,18 @@ from sqlalchemy import Connection
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
 from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.consent.operations import ConsentOperations
 from vault.door import Door
 from vault.errors import VaultError
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
+from vault.sync.operations import SyncOperations
 
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(Door):
+class Session(ConsentOperations, SyncOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

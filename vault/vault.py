@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -32,6 +33,7 @@ from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
 from vault.store.engine import make_engine, reader
+from vault.sync.retry import SyncPolicy
 
 log = structlog.get_logger("vault")
 
@@ -81,6 +83,8 @@ class Vault:
             system = keystore.unwrap_system_keys(connection, keyring)
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
+        self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
+        self.sync_policy = SyncPolicy()  # retries and waits of every sync (tests shrink them)
         self.customers = CustomerStore(engine, keyring, self.indexer, catalogue)
 
     def use_keyring(self, keyring: Keyring) -> None:
@@ -130,10 +134,17 @@ class Vault:
         home: str | os.PathLike[str] | None = None,
         *,
         passphrase: str | None = None,
+        db_url: str | None = None,
     ) -> Vault:
-        """Open an existing vault. A wrong or missing master key fails here, before any write."""
+        """Open an existing vault. A wrong or missing master key fails here, before any write.
+
+        ``db_url`` overrides the database of the home's settings (``vault serve --db``): several
+        processes with the home's keys and policies can then share one PostgreSQL.
+        """
         vault_home = VaultHome.resolve(home)
         settings = vault_home.read_settings()
+        if db_url is not None:
+            settings = replace(settings, db_url=db_url)
         engine = make_engine(settings.db_url)
         migrate.require_current(engine)
         source = key_source_for(vault_home, settings.key_source, passphrase=passphrase)
@@ -213,6 +224,15 @@ class Vault:
             )
         self.policy.check_roles(principal.roles, where=f"principal {principal.name!r}")
         return Session(self, principal, purpose=purpose, request_id=request_id)
+
+    def database_reachable(self) -> bool:
+        """Whether the database answers a trivial query now (for health checks)."""
+        try:
+            with self.reader.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception:  # any driver or network failure means "not reachable"
+            return False
+        return True
 
     @property
     def location(self) -> Path:

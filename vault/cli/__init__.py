@@ -9,7 +9,11 @@ when imported here.
 
 from __future__ import annotations
 
-from vault.cli import _core, sandbox  # noqa: F401  (each registers its commands)
+# Each module attaches its commands to `cli` when imported (one line per area).
+import vault.cli._core
+import vault.cli.consent
+import vault.cli.sandbox
+import vault.cli.serve  # noqa: F401
 from vault.cli._base import cli, fail
 from vault.errors import VaultError
 

@@ -26,7 +26,14 @@ BLIND_INDEX_ROOT = "blind-index-root"
 AUDIT_SIGNING_KEY = "audit-signing-key"  # an Ed25519 private seed
 SUPPRESSION_KEY = "suppression-key"  # keyed hashes of erased people's identifiers
 ERASURE_KEY = "erasure-key"  # seals the CRM record ids an erasure request must delete
-SYSTEM_KEY_NAMES = (BLIND_INDEX_ROOT, AUDIT_SIGNING_KEY, SUPPRESSION_KEY, ERASURE_KEY)
+CONNECTOR_SETTINGS_KEY = "connector-settings-key"  # seals connectors' settings and credentials
+SYSTEM_KEY_NAMES = (
+    BLIND_INDEX_ROOT,
+    AUDIT_SIGNING_KEY,
+    SUPPRESSION_KEY,
+    ERASURE_KEY,
+    CONNECTOR_SETTINGS_KEY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,7 @@ def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, by
 def _depends_on(connection: Connection, name: str) -> bool:
     from vault.store.schema import (
         audit_checkpoints,
+        connector_settings,
         customer_fields,
         customer_identities,
         erasure_requests,
@@ -133,6 +141,7 @@ def _depends_on(connection: Connection, name: str) -> bool:
         ERASURE_KEY: [
             select(erasure_requests.c.id).where(erasure_requests.c.external_id.is_not(None))
         ],
+        CONNECTOR_SETTINGS_KEY: [select(connector_settings.c.name)],
     }[name]
     return any(connection.execute(probe.limit(1)).first() is not None for probe in probes)
 

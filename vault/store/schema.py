@@ -326,3 +326,112 @@ erasure_requests = Table(
     Column("done_at", TS, nullable=True),
     Column("detail", String(256), nullable=True),
 )
+
+# --- connectors and the sync engine (migration 0004) --------------------------------------------
+
+connector_settings = Table(
+    "connector_settings",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),  # JSON of the settings, AES-GCM sealed
+    Column("principal", String(128), nullable=False),  # the connector's service principal
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+sync_cursors = Table(
+    "sync_cursors",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("stream", String(32), primary_key=True),
+    Column("cursor", Text, nullable=False),  # the connector's own JSON; never PII
+    Column("complete", Boolean, nullable=False),  # the stream was caught up at this cursor
+    Column("batches", Integer, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("connector", String(64), nullable=False, index=True),
+    Column("principal", String(128), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Column("status", String(16), nullable=False),  # running | ok | failed | dry-run
+    Column("full", Boolean, nullable=False),
+    Column("counts", Text, nullable=False),  # JSON of the report's counts
+    Column("error", String(512), nullable=True),  # error type and message: never a value
+)
+
+customer_sources = Table(
+    "customer_sources",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("source", SOURCE, primary_key=True),
+    Column("fields", Text, nullable=False),  # comma-separated field names this source gave
+    Column("first_seen_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+)
+
+duplicate_reviews = Table(
+    "duplicate_reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("customer_a", CUSTOMER_ID, nullable=False, index=True),
+    Column("customer_b", CUSTOMER_ID, nullable=False, index=True),
+    Column("reason", String(128), nullable=False),  # which identifiers they share: never values
+    Column("source", SOURCE, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("status", String(16), nullable=False),  # open | merged | dismissed
+    Column("resolved_at", TS, nullable=True),
+    Column("resolved_by", String(128), nullable=True),
+    UniqueConstraint("customer_a", "customer_b"),
+)
+
+merge_records = Table(
+    "merge_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("survivor_id", CUSTOMER_ID, nullable=False, index=True),
+    Column("merged_id", CUSTOMER_ID, nullable=False, index=True),
+    Column("merged_at", TS, nullable=False),
+    Column("merged_by", String(128), nullable=False),
+    Column("snapshot", LargeBinary, nullable=False),  # sealed under the survivor's data key
+    Column("undone_at", TS, nullable=True),
+    Column("undone_by", String(128), nullable=True),
+)
+
+platform_handles = Table(
+    "platform_handles",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("field", String(64), primary_key=True),
+    Column("platform", String(32), primary_key=True),
+    Column("handle", LargeBinary, nullable=False),  # the platform's ciphertext, sealed again
+    Column("observed_at", TS, nullable=False),
+)
+
+push_state = Table(
+    "push_state",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("digest", LargeBinary, nullable=False),  # keyed hash of what was last pushed
+    Column("pushed_at", TS, nullable=False),
+)

@@ -1,0 +1,120 @@
+"""The one map from the vault's errors (and the framework's) to HTTP answers.
+
+Every error answer has the same body, ``{"error": {"type", "message", "request_id"}}``. The
+message is the library's own (ids and field names, never a value); a validation error lists
+where and what, never the rejected input (it may be a phone number).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from vault import errors
+
+log = structlog.get_logger("vault.service")
+
+# Most specific first: the first class an error is an instance of decides.
+STATUS: tuple[tuple[type[errors.VaultError], int], ...] = (
+    (errors.AccessDenied, 403),  # 401 when the action is "authenticate"; see status_of
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.InvalidValue, 422),
+    (errors.MigrationRequired, 503),
+    (errors.KeyUnavailable, 503),
+    (errors.DecryptionFailed, 500),
+    (errors.ConfigError, 400),
+    (errors.StoreError, 503),
+    (errors.ConnectorError, 502),
+    (errors.VaultError, 400),
+)
+
+
+def status_of(error: errors.VaultError) -> int:
+    if isinstance(error, errors.AccessDenied) and error.action == "authenticate":
+        return 401
+    for kind, status in STATUS:
+        if isinstance(error, kind):
+            return status
+    return 400  # pragma: no cover  (VaultError is last in STATUS)
+
+
+def error_body(kind: str, message: str, request: Request, **extra: Any) -> dict[str, Any]:
+    return {
+        "error": {
+            "type": kind,
+            "message": message,
+            "request_id": getattr(request.state, "request_id", None),
+            **extra,
+        }
+    }
+
+
+def _vault_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, errors.VaultError)
+    status = status_of(error)
+    headers = {"WWW-Authenticate": 'Bearer realm="vault"'} if status == 401 else None
+    if status >= 500:
+        log.error("request_failed", error=type(error).__name__, request_id=request.state.request_id)
+    return JSONResponse(
+        error_body(type(error).__name__, str(error), request), status_code=status, headers=headers
+    )
+
+
+def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {
+            "loc": [str(part) for part in item.get("loc", ())],
+            "msg": item.get("msg", ""),
+            "type": item.get("type", ""),
+        }
+        for item in error.errors()
+    ]
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return JSONResponse(
+            error_body("MalformedJSON", "the request body is not valid JSON", request),
+            status_code=400,
+        )
+    return JSONResponse(
+        error_body(
+            "InvalidRequest", "the request does not match the API", request, problems=problems
+        ),
+        status_code=422,
+    )
+
+
+def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    kind = {
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        413: "BodyTooLarge",
+        415: "UnsupportedMediaType",
+    }.get(error.status_code, "HTTPError")
+    return JSONResponse(
+        error_body(kind, str(error.detail), request),
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    # The type only: an exception's text may carry what it was handed.
+    log.error("request_crashed", error=type(error).__name__, request_id=request.state.request_id)
+    return JSONResponse(
+        error_body("InternalError", "the vault failed to answer this request", request),
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.VaultError, _vault_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,277 @@
+"""The API's request and response bodies. Requests refuse unknown fields (422), not ignore them.
+
+Names follow the library's (``fields``, ``identities``, ``source``, ``observed_at``); the JSON of
+a customer is :func:`vault.serialise.customer_to_json`, the same as the CLI's ``--json``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+CustomerId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+Value = Annotated[str, Field(max_length=4096)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
+Tag = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors, health ----------------------------------------------------------------------------
+
+
+class ErrorDetail(Answer):
+    type: str
+    message: str
+    request_id: str | None = None
+    problems: list[dict[str, Any]] | None = None
+
+
+class ErrorAnswer(Answer):
+    error: ErrorDetail
+
+
+class Health(Answer):
+    status: Literal["ok"]
+    database: Literal["reachable"]
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+class IdentityIn(Request):
+    platform: Name
+    external_id: ExternalId
+
+
+class CustomerIn(Request):
+    fields: dict[Name, Value] = Field(default_factory=dict, max_length=64)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=32)
+    source: Source = "api"
+    observed_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> CustomerIn:
+        if not self.fields and not self.identities:
+            raise ValueError("give at least one field or identity")
+        return self
+
+
+class CustomerUpdate(Request):
+    fields: dict[Name, Value] = Field(min_length=1, max_length=64)
+    source: Source = "api"
+    observed_at: datetime | None = None
+
+
+class IdentityAdd(Request):
+    platform: Name
+    external_id: ExternalId
+    source: Source = "api"
+
+
+class Search(Request):
+    """Exactly one criterion: ``phone``, ``email``, ``id_number``, ``field`` with ``value``, or
+    ``platform`` with ``external_id``."""
+
+    phone: Value | None = None
+    email: Value | None = None
+    id_number: Value | None = None
+    field: Name | None = None
+    value: Value | None = None
+    platform: Name | None = None
+    external_id: ExternalId | None = None
+    records: bool = Field(
+        default=True,
+        description="Also return each customer found, as your role may see it (a read).",
+    )
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> Search:
+        criteria = [
+            self.phone is not None,
+            self.email is not None,
+            self.id_number is not None,
+            self.field is not None or self.value is not None,
+            self.platform is not None or self.external_id is not None,
+        ]
+        if sum(criteria) != 1:
+            raise ValueError(
+                "give exactly one of phone, email, id_number, field with value, "
+                "or platform with external_id"
+            )
+        if (self.field is None) != (self.value is None):
+            raise ValueError("field and value go together")
+        if (self.platform is None) != (self.external_id is None):
+            raise ValueError("platform and external_id go together")
+        return self
+
+    def criterion(self) -> tuple[str, str]:
+        for name in ("phone", "email", "id_number"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        assert self.field is not None and self.value is not None
+        return self.field, self.value
+
+
+class FieldValueOut(Answer):
+    value: str
+    masked: bool
+    source: str
+    observed_at: datetime
+
+
+class IdentityOut(Answer):
+    platform: str
+    external_id: str
+    source: str
+    observed_at: datetime
+
+
+class CustomerOut(Answer):
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    fields: dict[str, FieldValueOut]
+    identities: list[IdentityOut]
+    tags: list[str]
+
+
+class SearchAnswer(Answer):
+    ids: list[str]
+    customers: list[CustomerOut] | None = None
+
+
+class Created(Answer):
+    id: str
+
+
+class Changed(Answer):
+    id: str
+    changed: list[str]
+
+
+class CustomerPage(Answer):
+    customer_ids: list[str]
+    next_after: str | None
+
+
+class TagIn(Request):
+    customer_ids: list[CustomerId] = Field(min_length=1, max_length=10_000)
+    tag: Tag
+    source: Source = "api"
+
+
+class Tagged(Answer):
+    tagged: int
+
+
+class Untagged(Answer):
+    removed: bool
+
+
+class OrderItemOut(Answer):
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_price: int
+    category: str | None
+
+
+class OrderOut(Answer):
+    platform: str
+    shop: str
+    order_id: str
+    status: str
+    currency: str
+    total_amount: int
+    created_at: datetime
+    updated_at: datetime
+    paid_at: datetime | None
+    refunded_at: datetime | None
+    items: list[OrderItemOut]
+    customer_id: str | None
+
+
+# --- audit -------------------------------------------------------------------------------------
+
+
+class AuditCustomers(Answer):
+    count: int
+    digest: str
+    ids: list[str] | None = None
+
+
+class AuditEventOut(BaseModel):
+    """An event as it is hashed (see SECURITY.md), plus its ``hash``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    v: int
+    seq: int
+    at: str
+    actor: str
+    roles: list[str]
+    action: str
+    purpose: str | None
+    outcome: str
+    customers: AuditCustomers
+    fields: list[str]
+    reason: str
+    request_id: str | None
+    details: dict[str, Any]
+    hash: str
+
+
+class Problem(Answer):
+    seq: int
+    kind: str
+    detail: str
+
+
+class VerifyAnswer(Answer):
+    ok: bool
+    events: int
+    last_seq: int
+    head_hash: str
+    checkpoints: int
+    problems: list[Problem]
+
+
+class CheckpointIn(Request):
+    """A checkpoint kept apart from the vault (``vault audit checkpoint -o FILE``)."""
+
+    format: Literal["vault-audit-checkpoint/v1"] | None = None
+    seq: int = Field(ge=0)
+    head_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: str = Field(max_length=64)
+    signature: str = Field(pattern=r"^[0-9a-f]{128}$")
+    public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class VerifyIn(Request):
+    checkpoints: list[CheckpointIn] = Field(default_factory=list, max_length=1000)
+
+
+class CheckpointOut(Answer):
+    format: str
+    seq: int
+    head_hash: str
+    at: str
+    signature: str
+    public_key: str | None = None
+
+
+class PublicKey(Answer):
+    algorithm: Literal["ed25519"]
+    public_key: str

@@ -1,0 +1,428 @@
+"""The sync engine: everything a connector does not do, once, for every connector.
+
+For each stream the connector pulls, from its saved cursor (or the beginning with ``full``):
+fetch a page (retried and rate-limit-waited by :mod:`vault.sync.retry`), resolve and upsert its
+records (:mod:`vault.sync.resolve`), and commit in **one transaction** the records, the cursor
+that follows them and the audit event of the batch. A sync killed at any point resumes from the
+last committed batch: nothing lost, nothing twice. A dry run does the same work and rolls every
+batch back.
+
+The engine runs as the connector's service principal (``connector-<name>``, role
+``connector``), so every change it makes is audited under that principal; the person who
+started the sync is audited too, in an event of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from vault.access.principals import Principal
+from vault.audit import AuditEvent
+from vault.door import Door
+from vault.errors import ConnectorError, VaultError
+from vault.store.customers import IDENTITY_INDEX_PREFIX
+from vault.store.engine import utcnow
+from vault.store.schema import customer_identities, interactions, sync_cursors, sync_runs
+from vault.sync.contract import (
+    STREAMS,
+    Connector,
+    Cursor,
+    ExternalCustomer,
+    ExternalDeletion,
+    ExternalInteraction,
+    ExternalOrder,
+    Page,
+    Record,
+)
+from vault.sync.report import Counts, Reject, SyncReport
+from vault.sync.resolve import Prepared, Resolver, Suppressed
+from vault.sync.retry import RetryStats, SyncPolicy, call_with_retries
+from vault.sync.sources import SourceRanking
+
+if TYPE_CHECKING:
+    from vault.vault import Vault
+
+PULL_PURPOSE = "administration"  # keeping the vault's copy of what the platforms hold
+MAX_REJECTS_KEPT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What ``on_progress`` is told after every committed batch (and every wait)."""
+
+    connector: str
+    stream: str
+    batches: int
+    records: int  # records of this stream so far
+    counts: Counts
+    total: int | None = None  # records expected, when the connector knows
+    waiting: str | None = None  # "PlatformRateLimited 2.0s" while waiting
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction to roll it back."""
+
+
+def load_cursor(connection: Connection, connector: str, stream: str) -> Cursor | None:
+    row = connection.execute(
+        select(sync_cursors.c.cursor).where(
+            sync_cursors.c.connector == connector, sync_cursors.c.stream == stream
+        )
+    ).scalar_one_or_none()
+    return None if row is None else dict(json.loads(row))
+
+
+def save_cursor(
+    connection: Connection, connector: str, stream: str, cursor: Cursor, *, complete: bool
+) -> None:
+    key = and_(sync_cursors.c.connector == connector, sync_cursors.c.stream == stream)
+    text = json.dumps(dict(cursor), sort_keys=True, default=str)
+    now = utcnow()
+    result = connection.execute(
+        update(sync_cursors)
+        .where(key)
+        .values(cursor=text, complete=complete, batches=sync_cursors.c.batches + 1, updated_at=now)
+    )
+    if not result.rowcount:
+        connection.execute(
+            insert(sync_cursors).values(
+                connector=connector,
+                stream=stream,
+                cursor=text,
+                complete=complete,
+                batches=1,
+                updated_at=now,
+            )
+        )
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        connector: Connector,
+        principal: Principal,
+        caller: Door,
+        source: str | None = None,
+        policy: SyncPolicy | None = None,
+        on_progress: ProgressCallback | None = None,
+        suppressed: Suppressed | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.vault = vault
+        self.connector = connector
+        self.name = connector.info.name
+        self.caller = caller
+        self.door = Door(vault, principal, purpose=PULL_PURPOSE, request_id=caller.request_id)
+        self.policy = policy or vault.sync_policy
+        self.on_progress = on_progress
+        self.stats = RetryStats()
+        self.sleep = sleep
+        self.resolver = Resolver(
+            store=vault.customers,
+            catalogue=vault.catalogue,
+            indexer=vault.indexer,
+            ranking=SourceRanking.load(vault.home.policy_file("sources.toml")),
+            source=source or self.name,
+            platform=connector.info.platform,
+            suppressed=suppressed,
+        )
+
+    # --- one run ------------------------------------------------------------------------------
+
+    def run(
+        self, *, full: bool = False, dry_run: bool = False, streams: Sequence[str] | None = None
+    ) -> SyncReport:
+        """Pull every stream (or ``streams``); raises the error that stopped the run, after
+        recording it, with every batch before it committed and its cursor saved."""
+        report = SyncReport(
+            connector=self.name, principal=self.door.principal.name, dry_run=dry_run, full=full
+        )
+        wanted = [s for s in STREAMS if s in self.connector.info.pulls]
+        if streams is not None:
+            unknown = set(streams) - set(self.connector.info.pulls)
+            if unknown:
+                raise ConnectorError(
+                    f"does not pull {', '.join(sorted(unknown))}", connector=self.name
+                )
+            wanted = [s for s in wanted if s in streams]
+        self.door.authorize("sync", PULL_PURPOSE)
+        report.run_id = self._start_run(full=full, dry_run=dry_run)
+        try:
+            for stream in wanted:
+                self._pull(stream, report, full=full, dry_run=dry_run)
+        except VaultError as error:
+            report.error = f"{type(error).__name__}: {error}"
+            self._finish_run(report, "failed")
+            raise
+        except BaseException as error:  # interrupted: record what is known, then stop
+            report.error = type(error).__name__
+            self._finish_run(report, "failed")
+            raise
+        self._finish_run(report, "dry-run" if dry_run else "ok")
+        return report
+
+    def _pull(self, stream: str, report: SyncReport, *, full: bool, dry_run: bool) -> None:
+        with self.vault.reader.connect() as connection:
+            cursor = None if full else load_cursor(connection, self.name, stream)
+        batches = 0
+        records = 0
+        while True:
+            page = self._fetch(stream, cursor)
+            counts = Counts(pulled=len(page.records))
+            try:
+                with self.vault.transaction() as connection:
+                    touched, fields, rejects = self._apply(
+                        connection, page.records, counts, where=f"{stream}#{batches + 1}"
+                    )
+                    if not dry_run:
+                        save_cursor(
+                            connection, self.name, stream, page.cursor, complete=not page.more
+                        )
+                    self.door._append(
+                        connection,
+                        AuditEvent(
+                            action="sync",
+                            purpose=PULL_PURPOSE,
+                            customer_ids=touched,
+                            fields=fields,
+                            details={
+                                "connector": self.name,
+                                "stream": stream,
+                                "batch": batches + 1,
+                                "dry_run": dry_run,
+                                **{k: v for k, v in counts.as_dict().items() if v},
+                            },
+                        ),
+                    )
+                    if dry_run:
+                        raise _DryRun
+            except _DryRun:
+                pass
+            batches += 1
+            records += len(page.records)
+            report.counts.add(counts)
+            report.streams[stream] = batches
+            if len(report.rejects) < MAX_REJECTS_KEPT:
+                report.rejects.extend(rejects[: MAX_REJECTS_KEPT - len(report.rejects)])
+            self._progress(stream, batches, records, report.counts)
+            cursor = page.cursor
+            if not page.more:
+                return
+
+    def _fetch(self, stream: str, cursor: Cursor | None) -> Page:
+        def on_wait(kind: str, seconds: float) -> None:
+            if self.on_progress is not None:
+                self.on_progress(
+                    Progress(
+                        connector=self.name,
+                        stream=stream,
+                        batches=0,
+                        records=0,
+                        counts=Counts(),
+                        waiting=f"{kind} {seconds:.1f}s",
+                    )
+                )
+
+        kwargs: dict[str, Any] = {"on_wait": on_wait}
+        if self.sleep is not None:
+            kwargs["sleep"] = self.sleep
+        page = call_with_retries(
+            lambda: self.connector.fetch(stream, cursor), self.policy, self.stats, **kwargs
+        )
+        if not isinstance(page, Page):
+            raise ConnectorError(
+                f"fetch({stream!r}) returned {type(page).__name__}, not a Page", connector=self.name
+            )
+        return page
+
+    def _progress(self, stream: str, batches: int, records: int, counts: Counts) -> None:
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    connector=self.name,
+                    stream=stream,
+                    batches=batches,
+                    records=records,
+                    counts=counts,
+                )
+            )
+
+    # --- one batch ----------------------------------------------------------------------------
+
+    def _apply(
+        self, connection: Connection, records: Sequence[Record], counts: Counts, *, where: str
+    ) -> tuple[list[str], list[str], list[Reject]]:
+        """Resolve and write one page; returns (customers touched, fields written, rejects)."""
+        rejects: list[Reject] = []
+        buyers: list[Prepared] = []
+        owners: list[int] = []  # position in ``records`` of each prepared buyer
+        deletions: list[ExternalDeletion] = []
+        for position, record in enumerate(records):
+            if isinstance(record, ExternalDeletion):
+                deletions.append(record)
+                continue
+            person = _person_of(record)
+            if person is None:
+                rejects.append(
+                    Reject(
+                        where=f"{where} record {position + 1}",
+                        reason=f"not a record type: {type(record).__name__}",
+                    )
+                )
+                continue
+            prepared = self.resolver.prepare(person, f"{where} record {position + 1}")
+            if isinstance(prepared, Reject):
+                rejects.append(prepared)
+                continue
+            buyers.append(prepared)
+            owners.append(position)
+        counts.rejected += len(rejects)
+        outcomes = self.resolver.apply(connection, buyers, counts)
+        touched: list[str] = []
+        fields: set[str] = set()
+        for position, outcome in zip(owners, outcomes, strict=True):
+            if outcome.customer_id is None:
+                continue
+            touched.append(outcome.customer_id)
+            fields.update(outcome.fields)
+            record = records[position]
+            if isinstance(record, ExternalOrder):
+                self.vault.customers.record_order(
+                    connection,
+                    replace(record.order, customer_id=outcome.customer_id),
+                    source=self.resolver.source,
+                )
+                counts.orders += 1
+            elif isinstance(record, ExternalInteraction) and self._new_interaction(
+                connection, outcome.customer_id, record
+            ):
+                self.vault.customers.record_interaction(
+                    connection,
+                    outcome.customer_id,
+                    kind=record.kind,
+                    channel=record.channel,
+                    occurred_at=record.occurred_at,
+                    text=record.text,
+                    source=self.resolver.source,
+                )
+                counts.interactions += 1
+        for deletion in deletions:
+            customer_id = self._forget_identity(connection, deletion)
+            if customer_id is not None:
+                touched.append(customer_id)
+                counts.deleted += 1
+        return sorted(set(touched)), sorted(fields), rejects
+
+    def _new_interaction(
+        self, connection: Connection, customer_id: str, record: ExternalInteraction
+    ) -> bool:
+        """An interaction is kept once: the same kind, channel, time and source is a re-send."""
+        return (
+            connection.execute(
+                select(interactions.c.id).where(
+                    interactions.c.customer_id == customer_id,
+                    interactions.c.kind == record.kind,
+                    interactions.c.channel == record.channel,
+                    interactions.c.occurred_at == record.occurred_at,
+                    interactions.c.source == self.resolver.source,
+                )
+            ).first()
+            is None
+        )
+
+    def _forget_identity(self, connection: Connection, deletion: ExternalDeletion) -> str | None:
+        """The platform deleted its record: unbind that identity (the customer stays)."""
+        platform = self.connector.info.platform
+        digest = self.vault.indexer.digest(
+            IDENTITY_INDEX_PREFIX + platform, deletion.external_id.strip()
+        )
+        key = and_(
+            customer_identities.c.platform == platform,
+            customer_identities.c.external_index == digest,
+        )
+        customer_id = connection.execute(
+            select(customer_identities.c.customer_id).where(key)
+        ).scalar_one_or_none()
+        if customer_id is not None:
+            connection.execute(delete(customer_identities).where(key))
+        return customer_id
+
+    # --- the run's record ---------------------------------------------------------------------
+
+    def _start_run(self, *, full: bool, dry_run: bool) -> int:
+        with self.vault.transaction() as connection:
+            run_id = connection.execute(
+                insert(sync_runs).values(
+                    connector=self.name,
+                    principal=self.door.principal.name,
+                    started_at=utcnow(),
+                    status="running",
+                    full=full,
+                    counts="{}",
+                )
+            ).inserted_primary_key
+            self.caller._append(
+                connection,
+                AuditEvent(
+                    action="sync",
+                    purpose=self.caller.purpose,
+                    details={
+                        "operation": "start",
+                        "connector": self.name,
+                        "as": self.door.principal.name,
+                        "full": full,
+                        "dry_run": dry_run,
+                    },
+                ),
+            )
+        assert run_id is not None
+        return int(run_id[0])
+
+    def _finish_run(self, report: SyncReport, status: str) -> None:
+        report.retries = self.stats.retries
+        report.rate_limit_waits = self.stats.rate_limit_waits
+        report.waited_seconds = self.stats.waited_seconds
+        with self.vault.transaction() as connection:
+            connection.execute(
+                update(sync_runs)
+                .where(sync_runs.c.id == report.run_id)
+                .values(
+                    finished_at=utcnow(),
+                    status=status,
+                    counts=json.dumps(report.counts.as_dict(), sort_keys=True),
+                    error=(report.error or "")[:512] or None,
+                )
+            )
+            self.door._append(
+                connection,
+                AuditEvent(
+                    action="sync",
+                    purpose=PULL_PURPOSE,
+                    outcome="allowed" if status != "failed" else "failed",
+                    reason=(report.error or "")[:200],
+                    details={
+                        "operation": "finish",
+                        "connector": self.name,
+                        "status": status,
+                        **{k: v for k, v in report.counts.as_dict().items() if v},
+                    },
+                ),
+            )
+
+
+def _person_of(record: Record) -> ExternalCustomer | None:
+    if isinstance(record, ExternalCustomer):
+        return record
+    if isinstance(record, ExternalOrder | ExternalInteraction):
+        return record.buyer
+    return None

@@ -1,0 +1,477 @@
+"""Identity resolution and upsert of one batch of records, inside the batch's transaction.
+
+Records are matched to customers on blind indexes (normalised phone, email, ID number) and
+platform identities, never by decrypting anything:
+
+* a record whose platform identity is known goes to that customer (an idempotent upsert through
+  the external-id map, ``customer_identities``);
+* otherwise a record whose identifiers match exactly one customer joins it (``merged``);
+* a record matching none makes a new customer;
+* an ambiguous match (identifiers on two customers, or an identity on one and a phone on
+  another) is never merged silently: the pairs go to the duplicates queue
+  (``duplicate_reviews``) for a person to decide (``vault customer merge A B``). The record
+  itself goes to its identity's customer, or to a new customer when it has none.
+
+Field values are merged by the rule of :mod:`vault.sync.sources`; each value keeps its source
+and time, and ``customer_sources`` records every source that contributed to a customer.
+Lookups are made per batch (one query for identities, one for identifiers), and new customers
+go in with the store's bulk insert, so an import of many rows costs a few statements a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from vault.crypto import BlindIndexer
+from vault.errors import Conflict, InvalidValue
+from vault.fields import FieldCatalogue
+from vault.records import NewCustomer
+from vault.store.customers import IDENTITY_FIELD, IDENTITY_INDEX_PREFIX, CustomerStore
+from vault.store.engine import as_utc, utcnow
+from vault.store.schema import (
+    customer_fields,
+    customer_identities,
+    customer_sources,
+    duplicate_reviews,
+    platform_handles,
+)
+from vault.sync.contract import ExternalCustomer
+from vault.sync.report import Counts, Reject
+from vault.sync.sources import Observation, SourceRanking
+
+LOOKUP_CHUNK = 400  # values per IN (...) list
+
+IdentityKey = tuple[str, bytes]  # (platform, blind index of the external id)
+IndexKey = tuple[str, bytes]  # (field, blind index of the normalised value)
+
+Suppressed = Callable[[Connection, "Prepared"], bool]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record checked and indexed, ready to resolve. Holds raw values only in memory."""
+
+    where: str
+    record: ExternalCustomer
+    fields: dict[str, str]  # name -> raw value (validated)
+    masked: dict[str, bool]
+    index_keys: list[IndexKey]
+    identities: list[tuple[str, str]]  # (platform, external id)
+    identity_keys: list[IdentityKey]
+    identifiers: list[tuple[str, str]] = field(default_factory=list)  # for the suppression check
+    review_with: list[str] = field(default_factory=list)  # customers it may duplicate
+
+
+@dataclass(slots=True)
+class Outcome:
+    customer_id: str | None
+    status: str  # created | updated | merged | skipped | rejected | suppressed
+    fields: list[str] = field(default_factory=list)
+
+
+def _chunks(values: Sequence[bytes]) -> Iterable[Sequence[bytes]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start : start + LOOKUP_CHUNK]
+
+
+class Resolver:
+    """Resolves and upserts batches for one source (a connector or an import)."""
+
+    def __init__(
+        self,
+        *,
+        store: CustomerStore,
+        catalogue: FieldCatalogue,
+        indexer: BlindIndexer,
+        ranking: SourceRanking,
+        source: str,
+        platform: str | None,
+        suppressed: Suppressed | None = None,
+    ) -> None:
+        self.store = store
+        self.catalogue = catalogue
+        self.indexer = indexer
+        self.ranking = ranking
+        self.source = source
+        self.platform = platform
+        self.suppressed = suppressed
+        self._searchable = frozenset(catalogue.searchable)
+
+    # --- preparing ----------------------------------------------------------------------------
+
+    def prepare(self, record: ExternalCustomer, where: str) -> Prepared | Reject:
+        """Validate a record: every field known, settable and normalisable. No value is kept
+        in the reason of a reject."""
+        values: dict[str, str] = {}
+        masked: dict[str, bool] = {}
+        index_keys: list[IndexKey] = []
+        identifiers: list[tuple[str, str]] = []
+        for name, raw in record.fields.items():
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                continue
+            spec = self.catalogue.get(name)
+            if spec is None or name == IDENTITY_FIELD:
+                return Reject(where=where, reason=f"unknown field {name!r}")
+            try:
+                normalised = spec.normalise(raw)
+            except InvalidValue as error:
+                return Reject(where=where, reason=f"{name}: {error.reason}")
+            values[name] = raw
+            masked[name] = normalised.masked
+            if spec.searchable and not normalised.masked:
+                index_keys.append((name, self.indexer.digest(name, normalised.value)))
+                identifiers.append((name, raw))
+        identities: list[tuple[str, str]] = []
+        if self.platform is not None and record.external_id:
+            identities.append((self.platform, record.external_id))
+        identities.extend(record.identities)
+        identity_keys: list[IdentityKey] = []
+        for platform, external_id in identities:
+            platform = platform.lower()
+            if not external_id or not external_id.strip():
+                return Reject(where=where, reason=f"identity:{platform}: empty external id")
+            identity_keys.append(
+                (
+                    platform,
+                    self.indexer.digest(IDENTITY_INDEX_PREFIX + platform, external_id.strip()),
+                )
+            )
+            identifiers.append((IDENTITY_INDEX_PREFIX + platform, external_id))
+        if not values and not identities:
+            return Reject(where=where, reason="no field and no identity")
+        return Prepared(
+            where=where,
+            record=record,
+            fields=values,
+            masked=masked,
+            index_keys=index_keys,
+            identities=[(p.lower(), e.strip()) for p, e in identities],
+            identity_keys=identity_keys,
+            identifiers=identifiers,
+        )
+
+    # --- resolving ----------------------------------------------------------------------------
+
+    def _lookup(
+        self, connection: Connection, batch: Sequence[Prepared]
+    ) -> tuple[dict[IdentityKey, str], dict[IndexKey, set[str]]]:
+        by_identity: dict[IdentityKey, str] = {}
+        by_index: dict[IndexKey, set[str]] = {}
+        identity_digests = sorted({key[1] for p in batch for key in p.identity_keys})
+        for chunk in _chunks(identity_digests):
+            for row in connection.execute(
+                select(
+                    customer_identities.c.customer_id,
+                    customer_identities.c.platform,
+                    customer_identities.c.external_index,
+                ).where(customer_identities.c.external_index.in_(bindparam("d", expanding=True))),
+                {"d": list(chunk)},
+            ):
+                by_identity[(row.platform, bytes(row.external_index))] = row.customer_id
+        index_digests = sorted({key[1] for p in batch for key in p.index_keys})
+        for chunk in _chunks(index_digests):
+            for row in connection.execute(
+                select(
+                    customer_fields.c.customer_id,
+                    customer_fields.c.field,
+                    customer_fields.c.blind_index,
+                ).where(
+                    customer_fields.c.field.in_(sorted(self._searchable)),
+                    customer_fields.c.blind_index.in_(bindparam("d", expanding=True)),
+                ),
+                {"d": list(chunk)},
+            ):
+                by_index.setdefault((row.field, bytes(row.blind_index)), set()).add(row.customer_id)
+        return by_identity, by_index
+
+    def apply(
+        self, connection: Connection, records: Sequence[Prepared], counts: Counts
+    ) -> list[Outcome]:
+        """Resolve and upsert ``records`` in ``connection``'s transaction; one outcome each."""
+        by_identity, by_index = self._lookup(connection, records)
+        outcomes: list[Outcome | None] = [None] * len(records)
+        pending: list[tuple[int, Prepared]] = []
+        pending_identity: dict[IdentityKey, int] = {}
+        pending_index: dict[IndexKey, int] = {}
+
+        def flush() -> None:
+            if not pending:
+                return
+            ids = self.store.add_many(
+                connection,
+                [
+                    NewCustomer(
+                        fields=p.fields, identities=p.identities, observed_at=p.record.observed_at
+                    )
+                    for _, p in pending
+                ],
+                source=self.source,
+            )
+            now = utcnow()
+            connection.execute(
+                insert(customer_sources),
+                [
+                    {
+                        "customer_id": cid,
+                        "source": self.source,
+                        "fields": ",".join(sorted(p.fields)),
+                        "first_seen_at": now,
+                        "last_seen_at": now,
+                    }
+                    for cid, (_, p) in zip(ids, pending, strict=True)
+                ],
+            )
+            for cid, (position, p) in zip(ids, pending, strict=True):
+                for key in p.identity_keys:
+                    by_identity[key] = cid
+                for key in p.index_keys:
+                    by_index.setdefault(key, set()).add(cid)
+                if p.record.platform_ciphertexts:
+                    self._store_handles(connection, cid, p)
+                outcomes[position] = Outcome(cid, "created", sorted(p.fields))
+                if p.review_with:
+                    self._queue(connection, [cid, *p.review_with], p, counts)
+            pending.clear()
+            pending_identity.clear()
+            pending_index.clear()
+
+        for position, prepared in enumerate(records):
+            if self.suppressed is not None and self.suppressed(connection, prepared):
+                outcomes[position] = Outcome(None, "suppressed")
+                continue
+            if any(k in pending_identity for k in prepared.identity_keys) or any(
+                k in pending_index for k in prepared.index_keys
+            ):
+                flush()  # the same person twice in one batch: let the first one land first
+            outcome = self._resolve_one(connection, prepared, by_identity, by_index, counts)
+            if outcome is None:
+                pending.append((position, prepared))
+                for key in prepared.identity_keys:
+                    pending_identity[key] = position
+                for key in prepared.index_keys:
+                    pending_index[key] = position
+            else:
+                outcomes[position] = outcome
+        flush()
+        result = [o if o is not None else Outcome(None, "skipped") for o in outcomes]
+        for outcome in result:
+            setattr(counts, outcome.status, getattr(counts, outcome.status) + 1)
+        return result
+
+    def _resolve_one(
+        self,
+        connection: Connection,
+        prepared: Prepared,
+        by_identity: dict[IdentityKey, str],
+        by_index: dict[IndexKey, set[str]],
+        counts: Counts,
+    ) -> Outcome | None:
+        """Upsert into the matching customer; None when the record makes a new customer."""
+        identity_hits = [by_identity[k] for k in prepared.identity_keys if k in by_identity]
+        index_hits: set[str] = set()
+        for key in prepared.index_keys:
+            index_hits |= by_index.get(key, set())
+        if identity_hits:
+            target = identity_hits[0]
+            linked_by_index = False
+        elif len(index_hits) == 1:
+            target = next(iter(index_hits))
+            linked_by_index = True
+        elif index_hits:  # ambiguous: queue every pair, make the record a customer of its own
+            self._queue(connection, sorted(index_hits), prepared, counts)
+            prepared.review_with = sorted(index_hits)
+            return None
+        else:
+            return None
+        others = (set(identity_hits) | index_hits) - {target}
+        if others:
+            self._queue(connection, sorted({target, *others}), prepared, counts)
+        changed = self._merge_into(connection, target, prepared, by_identity, by_index)
+        if linked_by_index:
+            return Outcome(target, "merged", changed)
+        return Outcome(target, "updated" if changed else "skipped", changed)
+
+    def _merge_into(
+        self,
+        connection: Connection,
+        customer_id: str,
+        prepared: Prepared,
+        by_identity: dict[IdentityKey, str],
+        by_index: dict[IndexKey, set[str]],
+    ) -> list[str]:
+        """Apply the field merge rule; add the identities not bound yet. Returns what changed."""
+        observed = as_utc(prepared.record.observed_at)
+        existing = {
+            row.field: Observation(row.source, as_utc(row.observed_at), bool(row.masked))
+            for row in connection.execute(
+                select(
+                    customer_fields.c.field,
+                    customer_fields.c.source,
+                    customer_fields.c.observed_at,
+                    customer_fields.c.masked,
+                ).where(customer_fields.c.customer_id == customer_id)
+            )
+        }
+        winners = {
+            name: raw
+            for name, raw in prepared.fields.items()
+            if self.ranking.wins(
+                name,
+                Observation(self.source, observed, prepared.masked[name]),
+                existing.get(name),
+            )
+        }
+        changed: list[str] = []
+        if winners:
+            changed = self.store.update(
+                connection, customer_id, winners, source=self.source, observed_at=observed
+            )
+            for key in prepared.index_keys:
+                if key[0] in changed:
+                    by_index.setdefault(key, set()).add(customer_id)
+        for (platform, external_id), key in zip(
+            prepared.identities, prepared.identity_keys, strict=True
+        ):
+            bound = by_identity.get(key)
+            if bound is not None:
+                continue  # already this customer's, or another's (then queued for review)
+            try:
+                self.store.add_identity(
+                    connection,
+                    customer_id,
+                    platform,
+                    external_id,
+                    source=self.source,
+                    observed_at=observed,
+                )
+            except Conflict:
+                continue
+            by_identity[key] = customer_id
+            changed.append(IDENTITY_INDEX_PREFIX + platform)
+        if prepared.record.platform_ciphertexts and self._store_handles(
+            connection, customer_id, prepared
+        ):
+            changed.append("platform_handles")
+        self._note_source(connection, customer_id, prepared)
+        return changed
+
+    # --- provenance, handles, review queue ------------------------------------------------------
+
+    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> None:
+        row = connection.execute(
+            select(customer_sources.c.fields).where(
+                customer_sources.c.customer_id == customer_id,
+                customer_sources.c.source == self.source,
+            )
+        ).first()
+        now = utcnow()
+        if row is None:
+            connection.execute(
+                insert(customer_sources).values(
+                    customer_id=customer_id,
+                    source=self.source,
+                    fields=",".join(sorted(prepared.fields)),
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
+            return
+        names = sorted(set(filter(None, row.fields.split(","))) | set(prepared.fields))
+        connection.execute(
+            update(customer_sources)
+            .where(
+                customer_sources.c.customer_id == customer_id,
+                customer_sources.c.source == self.source,
+            )
+            .values(fields=",".join(names), last_seen_at=now)
+        )
+
+    def _store_handles(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
+        """Keep the platform's own ciphertexts, sealed again under the customer's key."""
+        platform = self.platform or self.source
+        cipher = self.store._cipher(connection, customer_id)
+        observed = prepared.record.observed_at
+        for name, handle in prepared.record.platform_ciphertexts.items():
+            connection.execute(
+                delete(platform_handles).where(
+                    platform_handles.c.customer_id == customer_id,
+                    platform_handles.c.field == name,
+                    platform_handles.c.platform == platform,
+                )
+            )
+            connection.execute(
+                insert(platform_handles).values(
+                    customer_id=customer_id,
+                    field=name,
+                    platform=platform,
+                    handle=cipher.seal(f"handle:{platform}:{name}", handle.encode()),
+                    observed_at=observed,
+                )
+            )
+        return True
+
+    def _queue(
+        self,
+        connection: Connection,
+        customer_ids: Sequence[str],
+        prepared: Prepared,
+        counts: Counts,
+    ) -> None:
+        """Queue every pair of ``customer_ids`` (once) as possible duplicates, with the kinds
+        of identifier the record shares with them (field names, never values)."""
+        reason = "shares " + ", ".join(
+            sorted(
+                {key[0] for key in prepared.index_keys}
+                | {f"identity:{p}" for p, _ in prepared.identities}
+            )
+        )
+        now = utcnow()
+        for i, a in enumerate(customer_ids):
+            for b in customer_ids[i + 1 :]:
+                if a == b:
+                    continue
+                low, high = sorted((a, b))
+                known = connection.execute(
+                    select(duplicate_reviews.c.id).where(
+                        duplicate_reviews.c.customer_a == low,
+                        duplicate_reviews.c.customer_b == high,
+                    )
+                ).first()
+                if known is not None:
+                    continue
+                connection.execute(
+                    insert(duplicate_reviews).values(
+                        customer_a=low,
+                        customer_b=high,
+                        reason=reason[:128],
+                        source=self.source,
+                        created_at=now,
+                        status="open",
+                    )
+                )
+                counts.queued_for_review += 1
+
+
+def stored_handle(
+    store: CustomerStore, connection: Connection, customer_id: str, field: str, platform: str
+) -> str | None:
+    """A platform's ciphertext kept for ``customer_id`` (for platform decryption), or None."""
+    row = connection.execute(
+        select(platform_handles.c.handle).where(
+            platform_handles.c.customer_id == customer_id,
+            platform_handles.c.field == field,
+            platform_handles.c.platform == platform,
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    cipher = store._cipher(connection, customer_id)
+    return cipher.open(f"handle:{platform}:{field}", row).decode()
+
+
+def observed(value: datetime) -> datetime:
+    return as_utc(value)

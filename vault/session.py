@@ -26,6 +26,7 @@ from vault.door import Door
 from vault.errors import VaultError
 from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
+from vault.segments.operations import SegmentOperations
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
 from vault.sync.operations import SyncOperations
@@ -33,7 +34,14 @@ from vault.sync.operations import SyncOperations
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(ConsentOperations, DataSubjectOperations, ExportOperations, SyncOperations, Door):
+class Session(
+    ConsentOperations,
+    DataSubjectOperations,
+    ExportOperations,
+    SyncOperations,
+    SegmentOperations,
+    Door,
+):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

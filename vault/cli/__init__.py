@@ -15,7 +15,8 @@ import vault.cli.consent
 import vault.cli.dsar
 import vault.cli.export
 import vault.cli.sandbox
-import vault.cli.serve  # noqa: F401
+import vault.cli.serve
+import vault.cli.sync  # noqa: F401
 from vault.cli._base import cli, fail
 from vault.errors import VaultError
 

@@ -152,7 +152,8 @@ def erase_many(
     heads = connection.execute(heads_query).all()
     if not heads:
         return []
-    ids = [head.id for head in heads]
+    live = {head.id for head in heads}
+    ids = [cid for cid in ids if cid in live]  # in the caller's order
     now = utcnow()
     keyring = vault.keyring
     ciphers = {

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from vault.consent.demo import consent_and_export_step
 from vault.errors import AccessDenied
 from vault.records import NewCustomer, Order, OrderItem
 from vault.serialise import customer_to_json
@@ -138,6 +139,7 @@ def run_demo(directory: Path | None, *, count: int, seed: int, echo: Echo) -> Pa
             f"6. Every access above is on the hash-chained audit log: {report.events} events "
             f"verified; checkpoint at event {checkpoint.seq} signed with Ed25519."
         )
+        consent_and_export_step(admin, ids, home, echo, seed=seed)
 
     echo("")
     echo(f"The vault lives in {home}. Try next:")

@@ -162,3 +162,15 @@ def test_quota_exhausted_and_refused_credentials_stop_with_the_cursor_kept(
         admin.sync("toyshop", streams=["customers"])
     assert cursor_of(fast_retries, "customers") == {"after": "C000019"}
     assert count(fast_retries, customers) == 20
+
+
+def test_progress_is_reported_after_every_committed_batch(
+    admin: Session, toyshop: sync_toyshop.ToyShopSandbox
+) -> None:
+    from vault.sync.engine import Progress
+
+    admin.configure_connector("toyshop", toyshop.settings())
+    seen: list[Progress] = []
+    admin.sync("toyshop", streams=["customers"], on_progress=seen.append)
+    assert [p.batches for p in seen] == [1, 2, 3]
+    assert seen[-1].counts.created == 60 and seen[-1].stream == "customers"

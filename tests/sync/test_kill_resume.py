@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import sync_toyshop
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sync_dist import make_distribution, on_path
 
 from vault import Vault
@@ -54,7 +54,9 @@ def batches_committed(vault: Vault, connector: str) -> int:
     with vault.engine.connect() as connection:
         return int(
             connection.execute(
-                select(sync_cursors.c.batches).where(sync_cursors.c.connector == connector)
+                select(func.sum(sync_cursors.c.batches)).where(
+                    sync_cursors.c.connector == connector
+                )
             ).scalar()
             or 0
         )

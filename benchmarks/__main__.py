@@ -13,12 +13,13 @@ import sys
 import time
 from collections.abc import Sequence
 
-from benchmarks import bench_audit, bench_store
+from benchmarks import bench_audit, bench_service, bench_store
 from benchmarks._table import Benchmark, Row, peak_rss_mib, print_table
 
 BENCHMARKS: dict[str, Benchmark] = {
     "store": bench_store.BENCHMARK,
     "audit": bench_audit.BENCHMARK,
+    "service": bench_service.BENCHMARK,
 }
 
 

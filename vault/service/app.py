@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from vault.log import configure_logging
 from vault.service import _errors
 from vault.service._gate import Gate
 from vault.service.config import ServiceConfig
@@ -87,6 +88,7 @@ def create_app(
 def app_from_environment() -> Gate:
     """The factory of a ``vault serve`` worker: the vault of ``VAULT_HOME`` (``VAULT_DB_URL``,
     ``VAULT_PASSPHRASE`` when set) and the limits in ``VAULT_SERVICE_CONFIG``."""
+    configure_logging(level=os.environ.get("VAULT_LOG_LEVEL", "INFO"))
     config = ServiceConfig(**json.loads(os.environ.get(CONFIG_ENV, "{}")))
     vault = Vault.open(
         os.environ.get("VAULT_HOME"),

@@ -91,7 +91,8 @@ class Caller:
 
     async def run(self, operation: Callable[[Session], T]) -> T:
         """Open the session and run ``operation`` on it, in one worker thread."""
-        return await anyio.to_thread.run_sync(lambda: operation(self.session()))
+        limiter = self.request.app.state.door_limiter
+        return await anyio.to_thread.run_sync(lambda: operation(self.session()), limiter=limiter)
 
 
 async def caller(

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from vault.log import configure_logging
@@ -77,6 +78,13 @@ def create_app(
         lifespan=lifespan,
     )
     api.state.vault = vault
+    # Every audited call writes (its audit event). SQLite serialises writers with a lock that a
+    # waiting thread polls with sleeps; one door call at a time per process avoids that wait
+    # inside the process. PostgreSQL waits on the chain head's row lock instead: no limit
+    # beyond the thread pool's.
+    api.state.door_limiter = (
+        anyio.CapacityLimiter(1) if vault.engine.dialect.name == "sqlite" else None
+    )
     api.state.config = config
     _errors.install(api)
     api.include_router(system.router)

@@ -32,6 +32,9 @@ EXPECTED = {
     ("POST", "/v1/customers/{customer_id}/consent/withdraw"),
     ("GET", "/v1/customers/{customer_id}/consent"),
     ("POST", "/v1/consent/import"),
+    ("POST", "/v1/exports"),
+    ("GET", "/v1/exports/{export_id}/manifest"),
+    ("POST", "/v1/customers/{customer_id}/erase"),
     ("GET", "/v1/audit/events"),
     ("GET", "/v1/audit/export"),
     ("POST", "/v1/audit/verify"),
@@ -49,6 +52,8 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/customers/tags"): {"customer_ids": ["c"], "tag": "t"},
     ("POST", "/v1/customers/{customer_id}/consent/grant"): {"purpose": "p", "source": "s"},
     ("POST", "/v1/customers/{customer_id}/consent/withdraw"): {"purpose": "p", "source": "s"},
+    ("POST", "/v1/exports"): {},
+    ("POST", "/v1/customers/{customer_id}/erase"): {"reason": "r"},
 }
 
 
@@ -88,7 +93,7 @@ def test_no_operation_but_health_answers_without_a_token(world: World) -> None:
     for (method, path), operation in operations(document).items():
         if "security" not in operation:
             continue
-        url = path.format(customer_id=world.customer_id, tag="vip")
+        url = path.format(customer_id=world.customer_id, tag="vip", export_id="0123456789")
         if path == "/v1/consent/import":
             answer = world.http.post(url, content=b"", headers={"Content-Type": "text/csv"})
         else:

@@ -22,7 +22,7 @@ from vault.service import _errors
 from vault.service._gate import Gate
 from vault.service.config import ServiceConfig
 from vault.service.models import ErrorAnswer
-from vault.service.routes import audit, consent, customers, system
+from vault.service.routes import audit, consent, customers, dsar, exports, system
 from vault.vault import Vault
 
 API_VERSION = "1"
@@ -86,9 +86,16 @@ def create_app(
         anyio.CapacityLimiter(1) if vault.engine.dialect.name == "sqlite" else None
     )
     api.state.config = config
+    api.state.manifests = exports.Manifests()
     _errors.install(api)
     api.include_router(system.router)
-    for router in (customers.router, consent.router, audit.router):
+    for router in (
+        customers.router,
+        consent.router,
+        exports.router,
+        dsar.router,
+        audit.router,
+    ):
         api.include_router(router, responses=ERROR_RESPONSES)
     return Gate(api, config)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import vault.cli._core
 import vault.cli.consent
 import vault.cli.sandbox
+import vault.cli.segments
 import vault.cli.serve  # noqa: F401
 from vault.cli._base import cli, fail
 from vault.errors import VaultError

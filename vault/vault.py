@@ -17,6 +17,8 @@ from vault.access import Policy
 from vault.access import principals as principals_store
 from vault.audit import AuditEvent, AuditLog
 from vault.config import Settings, VaultHome
+from vault.consent.erasure import ErasureSealer
+from vault.consent.suppression import SuppressionIndex
 from vault.crypto import BlindIndexer, Keyring
 from vault.crypto.keysource import (
     KEY_SOURCES,
@@ -86,6 +88,9 @@ class Vault:
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
         self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
+        # Erased people's identifiers, and the CRM ids an erasure must delete: keys of their own.
+        self.suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)
+        self.erasure_sealer = ErasureSealer(system[keystore.ERASURE_KEY])
         self.sync_policy = SyncPolicy()  # retries and waits of every sync (tests shrink them)
         self.segments = Segmenter(segment_rules or default_rules())
         self.customers = CustomerStore(

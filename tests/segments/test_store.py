@@ -226,3 +226,19 @@ def vault_schema():  # type: ignore[no-untyped-def]
     from vault.store import schema
 
     return schema
+
+
+def test_erasure_removes_the_segment_state_and_the_derived_region(
+    fixed_clock: Vault, admin: Session
+) -> None:
+    vault = fixed_clock
+    admin.add_group("cantonese", 'province_code == "44"')
+    customer = admin.add_customer({"address": ADDRESS_SZ}, source="t")
+    admin.record_order(order(customer, 1, 3, 5000), source="t")
+    assert admin.segment_of(customer).groups == ["cantonese"]
+    admin.erase_customer(customer, reason="customer request")
+    schema = vault_schema()
+    with vault.engine.connect() as connection:
+        for table in (schema.customer_segments, schema.customer_regions, schema.group_members):
+            assert connection.execute(select(table)).first() is None, table.name
+        assert list(connection.execute(members_query("prospect")).scalars()) == []

@@ -77,9 +77,7 @@ _CATEGORIES_OF_SQL = (
     "SELECT i.order_pk, i.category FROM order_items i JOIN orders o ON o.id = i.order_pk "
     "WHERE o.customer_id = ? AND i.category IS NOT NULL"
 )
-_ALL_CATEGORIES_SQL = (
-    "SELECT DISTINCT order_pk, category FROM order_items WHERE category IS NOT NULL"
-)
+_ALL_CATEGORIES_SQL = "SELECT order_pk, category FROM order_items WHERE category IS NOT NULL"
 _REGION_OF_SQL = (
     "SELECT customer_id, province_code, city_code FROM customer_regions WHERE customer_id = ?"
 )
@@ -98,6 +96,17 @@ def _sql(connection: Connection, statement: str) -> str:
     if connection.dialect.paramstyle in ("format", "pyformat"):
         return statement.replace("%", "%%").replace("?", "%s")
     return statement
+
+
+def _rows(connection: Connection, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Run ``statement`` on the DBAPI cursor of the connection's current transaction and return
+    the driver's tuples: no SQLAlchemy result processing (the columns read here need none)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_sql(connection, statement), params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    finally:
+        cursor.close()
 
 
 @dataclass(slots=True)
@@ -178,7 +187,7 @@ class Segmenter:
 
     def rule_groups(self, connection: Connection) -> list[RuleGroup]:
         groups: list[RuleGroup] = []
-        for group_id, name, rule in connection.exec_driver_sql(_RULE_GROUPS_SQL):
+        for group_id, name, rule in _rows(connection, _RULE_GROUPS_SQL):
             compiled = self._compiled.get(rule)
             if compiled is None:
                 compiled = (compile_rule(rule, where=f"group {name!r}"), frozenset(names_in(rule)))
@@ -201,10 +210,9 @@ class Segmenter:
         order_owner: dict[int, str] = {}
         read = qualifying = 0
         if customer_ids is None:
-            batches: Iterable[Any] = [connection.exec_driver_sql(_sql(connection, _ALL_ORDERS_SQL))]
+            batches: Iterable[Any] = [_rows(connection, _ALL_ORDERS_SQL)]
         else:
-            statement = _sql(connection, _ORDERS_OF_SQL)
-            batches = (connection.exec_driver_sql(statement, (cid,)) for cid in customer_ids)
+            batches = (_rows(connection, _ORDERS_OF_SQL, (cid,)) for cid in customer_ids)
         for result in batches:
             for pk, cid, created_at, amount, status, refunded, currency, platform in result:
                 read += 1
@@ -219,10 +227,9 @@ class Segmenter:
                 order_owner[pk] = cid
         if "categories" in needed and order_owner:
             if customer_ids is None:
-                batches = [connection.exec_driver_sql(_sql(connection, _ALL_CATEGORIES_SQL))]
+                batches = [_rows(connection, _ALL_CATEGORIES_SQL)]
             else:
-                statement = _sql(connection, _CATEGORIES_OF_SQL)
-                batches = (connection.exec_driver_sql(statement, (cid,)) for cid in customer_ids)
+                batches = (_rows(connection, _CATEGORIES_OF_SQL, (cid,)) for cid in customer_ids)
             for result in batches:
                 for pk, category in result:
                     owner = order_owner.get(pk)
@@ -230,10 +237,9 @@ class Segmenter:
                         inputs[owner].categories.add(category)
         if needed & REGION_FACTS:
             if customer_ids is None:
-                batches = [connection.exec_driver_sql(_sql(connection, _ALL_REGIONS_SQL))]
+                batches = [_rows(connection, _ALL_REGIONS_SQL)]
             else:
-                statement = _sql(connection, _REGION_OF_SQL)
-                batches = (connection.exec_driver_sql(statement, (cid,)) for cid in customer_ids)
+                batches = (_rows(connection, _REGION_OF_SQL, (cid,)) for cid in customer_ids)
             for result in batches:
                 for cid, province, city in result:
                     entry = inputs.get(cid)
@@ -272,7 +278,7 @@ class Segmenter:
 
     def stored_cuts(self, connection: Connection) -> Cuts:
         found: dict[str, dict[int, int]] = {}
-        for metric, position, value in connection.exec_driver_sql(_CUTS_SQL):
+        for metric, position, value in _rows(connection, _CUTS_SQL):
             found.setdefault(metric, {})[position] = value
         return {
             metric: tuple(values[p] for p in range(1, 5))
@@ -340,8 +346,9 @@ class Segmenter:
         as_of: date,
         groups: list[RuleGroup],
         now: datetime,
+        history: PurchaseHistory | None,
     ) -> SegmentState:
-        history = PurchaseHistory.of(entry.purchases)
+        """``history`` is ``PurchaseHistory.of(entry.purchases)``, built once by the caller."""
         if history is None:
             return SegmentState(row=None, groups=frozenset())
         scores = self.scores(history, cuts, as_of)
@@ -439,13 +446,22 @@ class Segmenter:
         cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
         now = self.clock()
         as_of = self.today()
-        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in ids}
-        delete_segment = _sql(connection, _DELETE_SEGMENT_SQL)
-        delete_memberships = _sql(connection, _DELETE_MEMBERSHIPS_SQL)
+        states = {
+            cid: self._state(
+                cid,
+                inputs[cid],
+                cuts,
+                as_of,
+                groups,
+                now,
+                PurchaseHistory.of(inputs[cid].purchases),
+            )
+            for cid in ids
+        }
         for cid in ids:
-            connection.exec_driver_sql(delete_segment, (cid,))
+            _rows(connection, _DELETE_SEGMENT_SQL, (cid,))
             if groups:
-                connection.exec_driver_sql(delete_memberships, (cid,))
+                _rows(connection, _DELETE_MEMBERSHIPS_SQL, (cid,))
         self._write(connection, states, groups, now)
 
     def recompute(self, connection: Connection, *, rescore: bool = True) -> RecomputeReport:
@@ -475,7 +491,10 @@ class Segmenter:
             cuts = self.stored_cuts(connection)
         else:
             cuts = {}
-        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in histories}
+        states = {
+            cid: self._state(cid, inputs[cid], cuts, as_of, groups, now, history)
+            for cid, history in histories.items()
+        }
         connection.execute(delete(customer_segments))
         if groups:
             connection.execute(
@@ -506,7 +525,10 @@ class Segmenter:
         rows = [
             (group_id, cid, now_bound)
             for cid, entry in inputs.items()
-            if group_id in self._state(cid, entry, cuts, as_of, groups, now).groups
+            if group_id
+            in self._state(
+                cid, entry, cuts, as_of, groups, now, PurchaseHistory.of(entry.purchases)
+            ).groups
         ]
         member_insert.execute(rows)
         return len(rows)

@@ -242,3 +242,21 @@ def test_erasure_removes_the_segment_state_and_the_derived_region(
         for table in (schema.customer_segments, schema.customer_regions, schema.group_members):
             assert connection.execute(select(table)).first() is None, table.name
         assert list(connection.execute(members_query("prospect")).scalars()) == []
+
+
+def test_merging_customers_moves_their_purchases_into_the_survivors_segments(
+    fixed_clock: Vault, admin: Session
+) -> None:
+    survivor, merged = admin.add_customers([NewCustomer(fields={}) for _ in range(2)], source="t")
+    admin.record_order(order(survivor, 1, 3, 1000), source="t")
+    admin.record_order(order(merged, 1, 40, 2000), source="t")
+    admin.record_order(order(merged, 2, 80, 3000), source="t")
+    admin.merge_customers(survivor, merged)
+    history = admin.segment_of(survivor).history
+    assert history is not None and (history.orders, history.total_amount) == (3, 6000)
+    assert admin.segment_of(survivor).stage == "repeat"
+    admin.unmerge(merged)
+    history = admin.segment_of(survivor).history
+    assert history is not None and (history.orders, history.total_amount) == (1, 1000)
+    moved_back = admin.segment_of(merged).history
+    assert moved_back is not None and moved_back.orders == 2

@@ -260,13 +260,35 @@ def test_a_record_fenxiang_refuses_is_a_failed_outcome_without_its_value(
     assert "not-an-email" not in outcomes[0].error
 
 
-def test_a_masked_or_partial_birthday_is_not_sent(
-    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
-) -> None:
-    [outcome] = connector.push_customers([outbound("c-9", name="张*", birthday="1990-**-**")])
+def test_masked_values_are_never_sent(sandbox: FxiaokeSandbox, connector: FxiaokeConnector) -> None:
+    [outcome] = connector.push_customers(
+        [outbound("c-9", name="张伟", phone="138****8000", birthday="1990-**-**")]
+    )
     assert outcome.ok
     [stored] = with_key(sandbox, "c-9")
-    assert stored["date_of_birth"] is None
+    assert (stored["mobile1"], stored["date_of_birth"]) == (None, None)
+    sandbox.edit(stored["_id"], mobile1="13800138000")
+    [again] = connector.push_customers(
+        [outbound("c-9", stored["_id"], name="张*", phone="138****8000")]
+    )
+    assert again.action == "unchanged"
+    assert (sandbox.record(stored["_id"]) or {})["mobile1"] == "13800138000"
+
+
+def test_a_mainland_mobile_in_e164_is_sent_as_fenxiang_keeps_it(
+    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
+) -> None:
+    [created] = connector.push_customers(
+        [outbound("c-11", name="许晴", phone="+8613912345678", email="xq@163.com")]
+    )
+    [stored] = with_key(sandbox, "c-11")
+    assert stored["mobile1"] == "13912345678"
+    [again] = connector.push_customers(
+        [outbound("c-11", created.external_id, name="许晴", phone="+8613912345678")]
+    )
+    assert again.action == "unchanged"
+    connector.push_customers([outbound("c-12", name="Lukas Weber", phone="+4915112345678")])
+    assert with_key(sandbox, "c-12")[0]["mobile1"] == "+4915112345678"
 
 
 # --- delete ------------------------------------------------------------------------------------

@@ -84,6 +84,19 @@ def test_incremental_pull_with_nothing_changed_pulls_nothing(
     assert records == [] and after == cursor
 
 
+def test_records_changed_or_created_during_a_full_pull_come_with_the_next_incremental(
+    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
+) -> None:
+    first = connector.fetch("customers", None)
+    already_read = first.records[0].external_id
+    sandbox.edit(already_read, job_title="总经理")  # an edit behind the pull's position
+    [created] = connector.push_customers([outbound("c-new", name="新客户")])
+    records, cursor = pull(connector, first.cursor)
+    assert len({r.external_id for r in [*first.records, *records]}) == 301
+    changes, _ = pull(connector, cursor)
+    assert {r.external_id for r in changes} == {already_read, created.external_id}
+
+
 def test_many_records_changed_in_one_millisecond_are_each_pulled_once(
     sandbox: FxiaokeSandbox, connector: FxiaokeConnector
 ) -> None:

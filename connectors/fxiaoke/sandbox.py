@@ -342,6 +342,16 @@ class FxiaokeSandbox(Sandbox):
             found["last_modified_time"] = at if at is not None else self._now_ms()
             found["last_modified_by"] = ["1001"]
 
+    def add_record(self, api: str = "ContactObj", *, at: int | None = None, **values: Any) -> str:
+        """A salesperson types a record into the Fenxiang app (at ``at``, epoch ms)."""
+        with self.lock:
+            moment = at if at is not None else self._now_ms()
+            record = self._blank(api, moment, moment)
+            record.update(values)
+            record["created_by"] = record["last_modified_by"] = ["1001"]
+            self._insert(api, record)
+            return str(record["_id"])
+
     def remove(self, record_id: str, api: str = "ContactObj") -> None:
         """A salesperson deletes a record for good (void, then delete from the recycle bin)."""
         with self.lock:

@@ -272,7 +272,10 @@ class FxiaokeConnector(Connector):
             return self._fetch_full(cursor)
         if phase == "changes":
             return self._fetch_changes(int(cursor["t"]), str(cursor["id"]))
-        raise ValueError(f"fxiaoke: not a cursor of this connector: {sorted(cursor)}")
+        raise ConfigError(
+            f"fxiaoke: the saved cursor (keys {sorted(cursor)}) is not one this connector "
+            "writes; run a full sync (vault sync fxiaoke --full)"
+        )
 
     def _fetch_full(self, cursor: Cursor) -> Page:
         mark = cursor["mark"]

@@ -144,6 +144,13 @@ def test_a_voided_record_arrives_as_a_deletion_and_a_deleted_one_not_at_all(
     assert deleted not in {r.external_id for r in everything}
 
 
+def test_a_cursor_this_connector_did_not_write_is_a_config_error(
+    connector: FxiaokeConnector,
+) -> None:
+    with pytest.raises(ConfigError, match="full sync"):
+        connector.fetch("customers", {"page_token": "x"})
+
+
 def test_a_mapping_naming_a_missing_field_is_a_config_error(sandbox: FxiaokeSandbox) -> None:
     connector = connector_for(sandbox, field_map="name=name,phone=cell_phone")
     with pytest.raises(ConfigError, match="cell_phone"):

@@ -25,12 +25,13 @@ from vault.errors import VaultError
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
+from vault.sync.decrypt import PlatformDecryptOperations
 from vault.sync.operations import SyncOperations
 
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(ConsentOperations, SyncOperations, Door):
+class Session(ConsentOperations, SyncOperations, PlatformDecryptOperations, Door):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 # Each module attaches its commands to `cli` when imported (one line per area).
 import vault.cli._core
 import vault.cli.consent
+import vault.cli.decrypt  # after any module that makes the `connectors` group
 import vault.cli.sandbox
 import vault.cli.serve  # noqa: F401
 from vault.cli._base import cli, fail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+import vault.cli.sync  # noqa: F401  (it makes the `connectors` group these commands join)
 from vault.cli._base import State, cli, emit_json, pass_state, purpose_option
 
 

@@ -5,6 +5,7 @@ faults mid-run, and platform decryption through the one door."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -168,7 +169,7 @@ def test_an_expired_session_stops_the_sync_with_its_cursor_kept(
 
 
 def test_buyer_in_two_shops_known_from_an_import_is_one_customer_and_keeps_the_full_phone(
-    configured: Session, vault: Vault, sandbox: TaobaoSandbox
+    configured: Session, vault: Vault, sandbox: TaobaoSandbox, tmp_path: Path
 ) -> None:
     two_shops = {sandbox.trades[t].buyer for t in sandbox.trades} & {
         b.index for b in sandbox.buyers if len(b.shops) == 2
@@ -179,11 +180,15 @@ def test_buyer_in_two_shops_known_from_an_import_is_one_customer_and_keeps_the_f
         if {sandbox.trades[t].shop for t in sandbox.trades if sandbox.trades[t].buyer == i}
         == {0, 1}
     )
-    imported = configured.add_customer(
-        {"name": buyer.person.name, "phone": buyer.person.phone},
-        source="import",
-        identities=[("taobao", buyer.open_uid)],
+    export = tmp_path / "crm-export.csv"  # a shop's own export: GB18030, Chinese headers
+    export.write_bytes(
+        f"姓名,手机号,买家ID\n{buyer.person.name},{buyer.person.phone},{buyer.open_uid}\n".encode(
+            "gb18030"
+        )
     )
+    assert configured.import_file(export).created == 1
+    imported = configured.find_by_identity("taobao", buyer.open_uid)
+    assert imported is not None
     configured.sync("taobao")
     customer = configured.get_customer(imported)
     assert customer.get("phone") == "+86" + buyer.person.phone

@@ -1,25 +1,38 @@
 """``python -m benchmarks [--quick] [NAME [options]]``: run one benchmark, or all of them.
 
-Every benchmark is a subcommand registered in :data:`BENCHMARKS` (name → :class:`Benchmark`);
-adding one (audit, export, sync, ...) is a module with ``add_arguments`` and ``run`` and a line
-here. Without a name every registered benchmark runs with its default sizes (``--quick``: small
-sizes, for smoke tests). Tables go to stdout, progress to stderr.
+Every benchmark is a subcommand found in :data:`BENCHMARKS` (name → :class:`Benchmark`): each
+module ``benchmarks/bench_NAME.py`` with a ``BENCHMARK`` is one, found by its name, so adding a
+benchmark is adding its module. Without a name every benchmark runs with its default sizes
+(``--quick``: small sizes, for smoke tests), in the order of ``FIRST`` and then by name. Tables
+go to stdout, progress to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from benchmarks import bench_audit, bench_store
 from benchmarks._table import Benchmark, Row, peak_rss_mib, print_table
 
-BENCHMARKS: dict[str, Benchmark] = {
-    "store": bench_store.BENCHMARK,
-    "audit": bench_audit.BENCHMARK,
-}
+FIRST = ("store", "audit")  # the foundations, before the capabilities built on them
+
+
+def _discover() -> dict[str, Benchmark]:
+    names = sorted(
+        module.name.removeprefix("bench_")
+        for module in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if module.name.startswith("bench_")
+    )
+    ordered = [name for name in FIRST if name in names] + [n for n in names if n not in FIRST]
+    return {name: importlib.import_module(f"benchmarks.bench_{name}").BENCHMARK for name in ordered}
+
+
+BENCHMARKS: dict[str, Benchmark] = _discover()
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

@@ -17,7 +17,7 @@ from vault.errors import ConfigError
 
 DEFAULT_HOME = ".vault"
 SETTINGS_FILE = "settings.toml"
-POLICY_FILES = ("fields.toml", "purposes.toml", "roles.toml", "sources.toml")
+POLICY_FILES = ("fields.toml", "purposes.toml", "roles.toml", "sources.toml", "segments.toml")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from vault.export.writers import ExportWriter
     from vault.sync import Connector
 
 hookspec = pluggy.HookspecMarker("vault")
@@ -59,4 +60,19 @@ def vault_register_connectors() -> list[type[Connector]]:  # type: ignore[empty-
     Every plugin's list is collected; a connector's ``info.name`` must be unique across them.
     Built-in connectors (``connectors/*``) register through this hook and the same ``vault``
     entry-point group a third-party package uses.
+    """
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+@hookspec
+def vault_register_export_formats() -> list[type[ExportWriter]]:  # type: ignore[empty-body]
+    """Return this plugin's export formats (subclasses of :class:`vault.export.ExportWriter`).
+
+    Every plugin's list is collected; a format's ``name`` (the ``--format`` value) keeps the
+    first class contributed for it. The built-in csv, jsonl and xlsx formats register through
+    this hook too (``vault.export.formats``). A writer receives rows already filtered by consent,
+    limited to the purpose's fields and masked for the caller; it must stream them (hold no more
+    than a batch) and must not write anything anywhere but the stream it is given.
     """

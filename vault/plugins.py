@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from vault.sync import Connector
 
 ENTRY_POINT_GROUP = "vault"
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = ("vault.export.formats",)
 
 _log = structlog.get_logger("vault.plugins")
 _manager: pluggy.PluginManager | None = None

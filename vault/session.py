@@ -20,9 +20,13 @@ from vault.access import principals as principals_store
 from vault.access.principals import Principal
 from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
 from vault.consent.operations import ConsentOperations
+from vault.consent.requests import DataSubjectOperations
+from vault.consent.suppression import filter_records
 from vault.door import Door
 from vault.errors import VaultError
+from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
+from vault.segments.operations import SegmentOperations
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
 from vault.sync.operations import SyncOperations
@@ -30,7 +34,14 @@ from vault.sync.operations import SyncOperations
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
 
 
-class Session(ConsentOperations, SyncOperations, Door):
+class Session(
+    ConsentOperations,
+    DataSubjectOperations,
+    ExportOperations,
+    SyncOperations,
+    SegmentOperations,
+    Door,
+):
     """A principal at the door, with every operation of the vault. Get one from
     :meth:`vault.Vault.session`."""
 
@@ -77,13 +88,20 @@ class Session(ConsentOperations, SyncOperations, Door):
         batch_size: int = 2000,
         purpose: str | None = None,
     ) -> list[str]:
-        """Add many customers (an import), committing and auditing every ``batch_size``."""
+        """Add many customers (an import), committing and auditing every ``batch_size``.
+
+        Returns the ids of the customers added. A record matching an erased person's suppression
+        entry and observed before the erasure (or with no ``observed_at``) is dropped, counted
+        in the batch's audit event as ``suppressed``; one observed after it is a new customer.
+        """
         purpose = self.authorize("import", purpose)
         ids: list[str] = []
         for batch in _batches(records, batch_size):
             fields = sorted({name for record in batch for name in record.fields})
             with self.vault.transaction() as connection:
-                added = self.vault.customers.add_many(connection, batch, source=source)
+                # An erased person re-sent by an old file stays erased (vault.consent.suppression).
+                kept, suppressed = filter_records(connection, self.vault, batch)
+                added = self.vault.customers.add_many(connection, kept, source=source)
                 self._append(
                     connection,
                     AuditEvent(
@@ -91,7 +109,12 @@ class Session(ConsentOperations, SyncOperations, Door):
                         purpose=purpose,
                         customer_ids=added,
                         fields=fields,
-                        details={"operation": "add", "source": source, "count": len(added)},
+                        details={
+                            "operation": "add",
+                            "source": source,
+                            "count": len(added),
+                            "suppressed": suppressed,
+                        },
                     ),
                 )
             ids += added

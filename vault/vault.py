@@ -17,6 +17,8 @@ from vault.access import Policy
 from vault.access import principals as principals_store
 from vault.audit import AuditEvent, AuditLog
 from vault.config import Settings, VaultHome
+from vault.consent.erasure import ErasureSealer
+from vault.consent.suppression import SuppressionIndex
 from vault.crypto import BlindIndexer, Keyring
 from vault.crypto.keysource import (
     KEY_SOURCES,
@@ -29,6 +31,7 @@ from vault.crypto.keysource import (
 from vault.errors import AccessDenied, ConfigError
 from vault.fields import FieldCatalogue
 from vault.log import ensure_configured
+from vault.segments import Segmenter, SegmentRules, default_rules
 from vault.session import Session
 from vault.store import keystore, migrate
 from vault.store.customers import CustomerStore
@@ -69,6 +72,7 @@ class Vault:
         keyring: Keyring,
         catalogue: FieldCatalogue,
         policy: Policy,
+        segment_rules: SegmentRules | None = None,
     ) -> None:
         ensure_configured()
         self.home = home
@@ -84,8 +88,14 @@ class Vault:
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
         self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
+        # Erased people's identifiers, and the CRM ids an erasure must delete: keys of their own.
+        self.suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)
+        self.erasure_sealer = ErasureSealer(system[keystore.ERASURE_KEY])
         self.sync_policy = SyncPolicy()  # retries and waits of every sync (tests shrink them)
-        self.customers = CustomerStore(engine, keyring, self.indexer, catalogue)
+        self.segments = Segmenter(segment_rules or default_rules())
+        self.customers = CustomerStore(
+            engine, keyring, self.indexer, catalogue, segmenter=self.segments
+        )
 
     def use_keyring(self, keyring: Keyring) -> None:
         self.keyring = keyring
@@ -158,6 +168,7 @@ class Vault:
         policy = Policy.load(
             catalogue, home.policy_file("purposes.toml"), home.policy_file("roles.toml")
         )
+        segment_rules = SegmentRules.load(home.policy_file("segments.toml"))
         return cls(
             home=home,
             settings=settings,
@@ -166,6 +177,7 @@ class Vault:
             keyring=keyring,
             catalogue=catalogue,
             policy=policy,
+            segment_rules=segment_rules,
         )
 
     def close(self) -> None:

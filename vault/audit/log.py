@@ -10,6 +10,7 @@ together or not at all.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,12 +29,12 @@ from vault.audit.chain import (
     Problem,
     VerifyReport,
     canonical,
-    customer_digest,
     event_hash,
     format_time,
     sign_checkpoint,
 )
 from vault.audit.events import AuditEvent
+from vault.audit.ids import SortedIds
 from vault.crypto._hazmat import ed25519_public_key
 from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
@@ -45,6 +46,7 @@ from vault.store.schema import (
 )
 
 CHECKPOINT_EVERY = 1000
+INDEX_CHUNK = 10_000  # audit_event_customers rows per executemany
 
 # Every audited call runs these; they go straight to the driver (see vault/store/_bulk.py).
 _EVENT_COLUMNS = (
@@ -66,6 +68,16 @@ _UPDATE_HEAD_SQL = {
     "format": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
     "pyformat": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
 }
+
+
+def sorted_customer_digest(sorted_ids: Iterable[str]) -> str:
+    """``customer_digest`` of ids already sorted and unique, without joining them in memory."""
+    digest = hashlib.sha256()
+    separator = b""
+    for customer_id in sorted_ids:
+        digest.update(separator + customer_id.encode())
+        separator = b"\n"
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,10 +122,14 @@ class AuditLog:
         seq, prev_hash = self._head(connection)
         seq += 1
         at = at or utcnow()
-        ids = sorted(set(event.customer_ids))
-        customers: dict[str, Any] = {"count": len(ids), "digest": customer_digest(ids)}
-        if len(ids) <= INLINE_CUSTOMER_IDS:
-            customers["ids"] = ids
+        named = event.customer_ids
+        ids: Sequence[str] = (
+            named if isinstance(named, SortedIds) and named.in_order else sorted(set(named))
+        )
+        count = len(ids)
+        customers: dict[str, Any] = {"count": count, "digest": sorted_customer_digest(ids)}
+        if count <= INLINE_CUSTOMER_IDS:
+            customers["ids"] = list(ids)
         body = canonical(
             {
                 "v": BODY_VERSION,
@@ -142,7 +158,7 @@ class AuditLog:
                     event.action,
                     event.purpose,
                     event.outcome,
-                    len(ids),
+                    count,
                     request_id,
                     body,
                     prev_hash,
@@ -150,10 +166,15 @@ class AuditLog:
                 )
             ]
         )
-        if ids:
-            BulkInsert(connection, audit_event_customers, ("customer_id", "seq")).execute(
-                [(customer_id, seq) for customer_id in ids]
-            )
+        if count:
+            index = BulkInsert(connection, audit_event_customers, ("customer_id", "seq"))
+            chunk: list[tuple[str, int]] = []
+            for customer_id in ids:
+                chunk.append((customer_id, seq))
+                if len(chunk) >= INDEX_CHUNK:
+                    index.execute(chunk)
+                    chunk = []
+            index.execute(chunk)
         connection.exec_driver_sql(_UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest))
         if seq % self.checkpoint_every == 0:
             self._write_checkpoint(connection, seq, digest)

@@ -12,7 +12,6 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.exceptions import HTTPException
 
 from vault.errors import AccessDenied
 from vault.session import Session
@@ -41,11 +40,12 @@ def purpose_of(
     ] = None,
     purpose: Annotated[
         str | None,
-        Query(pattern=PURPOSE_PATTERN, description="The purpose, when a header cannot be set."),
+        Query(
+            pattern=PURPOSE_PATTERN,
+            description="The purpose, when a header cannot be set (the header wins).",
+        ),
     ] = None,
 ) -> str | None:
-    if x_vault_purpose and purpose and x_vault_purpose != purpose:
-        raise HTTPException(400, "X-Vault-Purpose and ?purpose= name different purposes")
     return x_vault_purpose or purpose
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from vault import errors
 
@@ -89,8 +90,22 @@ def _validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path (FastAPI makes one route per method, and
+    Starlette's own ``Allow`` names only the first)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "<none>"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     kind = {
         404: "NotFound",
         405: "MethodNotAllowed",
@@ -100,7 +115,7 @@ def _http_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(kind, str(error.detail), request),
         status_code=error.status_code,
-        headers=error.headers,
+        headers=headers,
     )
 
 

@@ -28,6 +28,7 @@ access_log = structlog.get_logger("vault.service.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON_TYPES = ("application/json",)
+OTHER_BODY_TYPES = {"/v1/consent/import": ("text/csv",)}  # raw path → accepted media types
 
 
 class BodyTooLarge(HTTPException):
@@ -51,8 +52,10 @@ def _outcome(status: int) -> str:
     return "client_error" if status < 500 else "server_error"
 
 
-def _is_json(content_type: str) -> bool:
+def _accepted(path: str, content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
+    if path in OTHER_BODY_TYPES:
+        return media in OTHER_BODY_TYPES[path]
     return media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
 
 
@@ -145,8 +148,9 @@ class Gate:
         has_body = length > 0 or b"transfer-encoding" in headers
         if scope["method"] in BODY_METHODS and has_body:
             content_type = headers.get(b"content-type", b"").decode("latin-1")
-            if not _is_json(content_type):
-                return 415, "the request body must be JSON (Content-Type: application/json)", {}
+            if not _accepted(scope["path"], content_type):
+                wanted = ", ".join(OTHER_BODY_TYPES.get(scope["path"], JSON_TYPES))
+                return 415, f"the request body must be {wanted}", {}
         return None
 
 

@@ -20,7 +20,7 @@ from vault.service import _errors
 from vault.service._gate import Gate
 from vault.service.config import ServiceConfig
 from vault.service.models import ErrorAnswer
-from vault.service.routes import audit, customers, system
+from vault.service.routes import audit, consent, customers, system
 from vault.vault import Vault
 
 API_VERSION = "1"
@@ -79,7 +79,7 @@ def create_app(
     api.state.config = config
     _errors.install(api)
     api.include_router(system.router)
-    for router in (customers.router, audit.router):
+    for router in (customers.router, consent.router, audit.router):
         api.include_router(router, responses=ERROR_RESPONSES)
     return Gate(api, config)
 

@@ -275,3 +275,60 @@ class CheckpointOut(Answer):
 class PublicKey(Answer):
     algorithm: Literal["ed25519"]
     public_key: str
+
+
+# --- consent -----------------------------------------------------------------------------------
+
+PurposeName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class ConsentChange(Request):
+    purpose: PurposeName
+    source: Source = Field(description="The channel the customer used (a form, a call, ...).")
+    evidence: str | None = Field(
+        default=None, max_length=256, description="A reference (form id), never a copy of PII."
+    )
+    at: datetime | None = Field(default=None, description="When; default now.")
+
+
+class ConsentRecorded(Answer):
+    ledger_id: int
+
+
+class PurposeConsentOut(Answer):
+    purpose: str
+    legal_basis: str
+    needs_consent: bool
+    state: str | None
+    active: bool
+    at: datetime | None
+    policy_version: int | None
+    current_version: int
+    needs_renewal: bool
+
+
+class ConsentRecordOut(Answer):
+    id: int
+    purpose: str
+    state: str
+    at: datetime
+    recorded_at: datetime
+    channel: str
+    policy_version: int
+    evidence: str | None
+    recorded_by: str
+
+
+class ConsentSummaryOut(Answer):
+    customer_id: str
+    purposes: dict[str, PurposeConsentOut]
+    ledger: list[ConsentRecordOut]
+
+
+class ConsentImportOut(Answer):
+    rows: int
+    recorded: int
+    granted: int
+    withdrawn: int
+    unmatched: int
+    unmatched_lines: list[int]

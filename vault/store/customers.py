@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
 from vault.crypto import BlindIndexer, CustomerCipher, Keyring
 from vault.errors import Conflict, InvalidValue, NotFound
@@ -29,12 +29,16 @@ from vault.records import (
     Order,
     Page,
 )
+from vault.segments import on_orders_changed
+from vault.segments.region import region_of
+from vault.segments.segmenter import Segmenter
 from vault.store._bulk import BulkInsert
 from vault.store._errors import mapped_store_errors
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
     customer_fields,
     customer_identities,
+    customer_regions,
     customer_tags,
     customers,
     interactions,
@@ -59,6 +63,8 @@ _FIELD_COLUMNS = (
     "observed_at",
     "updated_at",
 )
+_REGION_COLUMNS = ("customer_id", "province_code", "city_code")
+REGION_FIELD = "address"  # the field whose province and city are kept, derived, for segments
 _IDENTITY_COLUMNS = (
     "customer_id",
     "platform",
@@ -99,6 +105,16 @@ _CUSTOMER_TAGS = (
     .where(customer_tags.c.customer_id == bindparam("customer_id"))
     .order_by(tags.c.name)
 )
+_ORDER_LOOKUP = select(orders.c.id, orders.c.customer_id).where(
+    orders.c.platform == bindparam("platform"),
+    orders.c.shop == bindparam("shop"),
+    orders.c.order_id == bindparam("order_id"),
+)
+_ORDER_INSERT = insert(orders)
+# The SET clause takes the columns of the parameters given; the key is bound under another name.
+_ORDER_UPDATE = update(orders).where(orders.c.id == bindparam("order_pk"))
+_ORDER_ITEMS_DELETE = delete(order_items).where(order_items.c.order_pk == bindparam("order_pk"))
+_ORDER_ITEMS_INSERT = insert(order_items)
 _FIND_BY_INDEX = (
     select(customer_fields.c.customer_id)
     .where(
@@ -137,8 +153,11 @@ class CustomerStore:
         keyring: Keyring,
         indexer: BlindIndexer,
         catalogue: FieldCatalogue,
+        *,
+        segmenter: Segmenter | None = None,
     ) -> None:
         self._engine = engine
+        self.segmenter = segmenter
         self._keyring = keyring
         self._indexer = indexer
         self._catalogue = catalogue
@@ -220,6 +239,7 @@ class CustomerStore:
         customer_insert = BulkInsert(connection, customers, _CUSTOMER_COLUMNS)
         field_insert = BulkInsert(connection, customer_fields, _FIELD_COLUMNS)
         identity_insert = BulkInsert(connection, customer_identities, _IDENTITY_COLUMNS)
+        region_insert = BulkInsert(connection, customer_regions, _REGION_COLUMNS)
         now = utcnow()
         now_bound = customer_insert.bind("created_at", now)
         masked_bound = {flag: field_insert.bind("masked", flag) for flag in (False, True)}
@@ -227,6 +247,7 @@ class CustomerStore:
         customer_rows: list[tuple[Any, ...]] = []
         field_rows: list[tuple[Any, ...]] = []
         identity_rows: list[tuple[Any, ...]] = []
+        region_rows: list[tuple[Any, ...]] = []
         ids: list[str] = []
         for record in records:
             customer_id = new_customer_id()
@@ -250,6 +271,11 @@ class CustomerStore:
                         now_bound,
                     )
                 )
+            address = record.fields.get(REGION_FIELD)
+            if address:
+                region = region_of(address)
+                if region is not None:
+                    region_rows.append((customer_id, region.province_code, region.city_code))
             for platform, external_id in record.identities:
                 row = self._identity_row(cipher, platform, external_id, source, now)
                 row["observed_at"] = observed
@@ -269,6 +295,7 @@ class CustomerStore:
             customer_insert.execute(customer_rows)
             field_insert.execute(field_rows)
             identity_insert.execute(identity_rows)
+            region_insert.execute(region_rows)
         return ids
 
     def update(
@@ -328,7 +355,29 @@ class CustomerStore:
                 connection.execute(
                     update(customers).where(customers.c.id == customer_id).values(updated_at=now)
                 )
+            if REGION_FIELD in changed:
+                self._write_region(connection, customer_id, values[REGION_FIELD])
         return changed
+
+    def _write_region(self, connection: Connection, customer_id: str, address: str) -> None:
+        """Keep the address's derived province and city (never the address) and bring the
+        customer's regional groups up to date."""
+        connection.execute(
+            delete(customer_regions).where(customer_regions.c.customer_id == customer_id)
+        )
+        region = region_of(address)
+        if region is not None:
+            connection.execute(
+                insert(customer_regions),
+                [
+                    {
+                        "customer_id": customer_id,
+                        "province_code": region.province_code,
+                        "city_code": region.city_code,
+                    }
+                ],
+            )
+        on_orders_changed(connection, [customer_id], segmenter=self.segmenter)
 
     def add_identity(
         self,
@@ -448,7 +497,30 @@ class CustomerStore:
     # --- orders, interactions, tags -----------------------------------------------------------
 
     def record_order(self, connection: Connection, order: Order, *, source: str) -> int:
-        """Insert or update an order, idempotent on (platform, shop, order id)."""
+        """Insert or update an order, idempotent on (platform, shop, order id), and bring its
+        customer's segments up to date in the same transaction."""
+        pk, previous = self._write_order(connection, order, source=source)
+        on_orders_changed(connection, {order.customer_id, previous}, segmenter=self.segmenter)
+        return pk
+
+    def record_orders(
+        self, connection: Connection, batch: Iterable[Order], *, source: str
+    ) -> list[int]:
+        """:meth:`record_order` for many orders: their customers' segments are brought up to
+        date once, at the end of the batch (same transaction)."""
+        pks: list[int] = []
+        touched: set[str | None] = set()
+        for order in batch:
+            pk, previous = self._write_order(connection, order, source=source)
+            pks.append(pk)
+            touched.update((order.customer_id, previous))
+        on_orders_changed(connection, touched, segmenter=self.segmenter)
+        return pks
+
+    def _write_order(
+        self, connection: Connection, order: Order, *, source: str
+    ) -> tuple[int, str | None]:
+        """Write one order; returns its key and the customer it belonged to before."""
         if order.customer_id is not None and not self.exists(connection, order.customer_id):
             raise NotFound(f"no customer {order.customer_id}")
         if len(order.currency) != 3 or not order.currency.isalpha():
@@ -464,28 +536,32 @@ class CustomerStore:
             "refunded_at": order.refunded_at,
             "source": source,
         }
-        key = and_(
-            orders.c.platform == order.platform,
-            orders.c.shop == order.shop,
-            orders.c.order_id == order.order_id,
-        )
+        previous: str | None = None
         with mapped_store_errors(f"recording order {order.platform}/{order.order_id}"):
-            existing = connection.execute(select(orders.c.id).where(key)).scalar_one_or_none()
+            existing = connection.execute(
+                _ORDER_LOOKUP,
+                {"platform": order.platform, "shop": order.shop, "order_id": order.order_id},
+            ).first()
             if existing is None:
                 order_pk = connection.execute(
-                    insert(orders).values(
-                        platform=order.platform, shop=order.shop, order_id=order.order_id, **values
-                    )
+                    _ORDER_INSERT,
+                    {
+                        "platform": order.platform,
+                        "shop": order.shop,
+                        "order_id": order.order_id,
+                        **values,
+                    },
                 ).inserted_primary_key
                 assert order_pk is not None
                 pk = int(order_pk[0])
             else:
-                pk = int(existing)
-                connection.execute(update(orders).where(orders.c.id == pk).values(**values))
-                connection.execute(delete(order_items).where(order_items.c.order_pk == pk))
+                pk = int(existing.id)
+                previous = existing.customer_id
+                connection.execute(_ORDER_UPDATE, {"order_pk": pk, **values})
+                connection.execute(_ORDER_ITEMS_DELETE, {"order_pk": pk})
             if order.items:
                 connection.execute(
-                    insert(order_items),
+                    _ORDER_ITEMS_INSERT,
                     [
                         {
                             "order_pk": pk,
@@ -500,7 +576,7 @@ class CustomerStore:
                         for line_no, item in enumerate(order.items, start=1)
                     ],
                 )
-        return pk
+        return pk, previous
 
     def orders_of(self, connection: Connection, customer_id: str) -> list[Order]:
         from vault.records import OrderItem

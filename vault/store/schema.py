@@ -10,12 +10,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -435,3 +437,54 @@ push_state = Table(
     Column("digest", LargeBinary, nullable=False),  # keyed hash of what was last pushed
     Column("pushed_at", TS, nullable=False),
 )
+
+# --- segments (migration 0005) ------------------------------------------------------------------
+
+customer_segments = Table(
+    "customer_segments",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("first_day", Date, nullable=False),  # purchase days in the segment rules' time zone
+    Column("last_day", Date, nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("purchase_days", Integer, nullable=False),
+    Column("total_amount", BigInteger, nullable=False),  # minor units
+    Column("first_day_amount", BigInteger, nullable=False),
+    Column("r_score", SmallInteger, nullable=True),
+    Column("f_score", SmallInteger, nullable=True),
+    Column("m_score", SmallInteger, nullable=True),
+    Column("tier", String(64), nullable=True, index=True),
+    Column("stage", String(64), nullable=True, index=True),
+    Column("as_of", Date, nullable=False),  # the day recency was measured to
+    Column("updated_at", TS, nullable=False),
+)
+
+customer_regions = Table(
+    "customer_regions",
+    metadata,
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # Derived from the address when it is written; the address itself stays sealed.
+    Column("province_code", String(2), nullable=False),
+    Column("city_code", String(4), nullable=True),
+)
+
+segment_cuts = Table(
+    "segment_cuts",
+    metadata,
+    Column("metric", String(1), primary_key=True),  # r | f | m
+    Column("position", SmallInteger, primary_key=True, autoincrement=False),  # 1..4
+    Column("value", BigInteger, nullable=False),
+    Column("computed_at", TS, nullable=False),
+)
+
+Index("ix_group_members_customer_id", group_members.c.customer_id)

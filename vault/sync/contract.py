@@ -112,6 +112,7 @@ class ExternalCustomer:
     identities: Sequence[tuple[str, str]] = ()  # further (platform, id) pairs: OAID, open uid
     platform_ciphertexts: Mapping[str, str] = field(default_factory=dict)
     consent: Sequence[ConsentSignal] = ()
+    ref: str | None = None  # where it came from ("row 17"), for reject reports; never PII
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +155,8 @@ class Page:
     records: Sequence[Record]
     cursor: Cursor
     more: bool
+    rejects: Sequence[tuple[str, str]] = ()  # (where, reason) of records the connector could
+    # not read at all (a row with extra cells); the reason names columns, never values
 
 
 # --- what a connector pushes -----------------------------------------------------------------

@@ -117,6 +117,8 @@ class SyncEngine:
         on_progress: ProgressCallback | None = None,
         suppressed: Suppressed | None = None,
         sleep: Callable[[float], None] | None = None,
+        action: str = "sync",
+        on_rejects: Callable[[Sequence[Reject]], None] | None = None,
     ) -> None:
         self.vault = vault
         self.connector = connector
@@ -127,6 +129,8 @@ class SyncEngine:
         self.on_progress = on_progress
         self.stats = RetryStats()
         self.sleep = sleep
+        self.action = action  # "sync", or "import" for a file
+        self.on_rejects = on_rejects
         self.resolver = Resolver(
             store=vault.customers,
             catalogue=vault.catalogue,
@@ -155,7 +159,7 @@ class SyncEngine:
                     f"does not pull {', '.join(sorted(unknown))}", connector=self.name
                 )
             wanted = [s for s in wanted if s in streams]
-        self.door.authorize("sync", PULL_PURPOSE)
+        self.door.authorize(self.action, PULL_PURPOSE)
         report.run_id = self._start_run(full=full, dry_run=dry_run)
         try:
             for stream in wanted:
@@ -178,12 +182,17 @@ class SyncEngine:
         records = 0
         while True:
             page = self._fetch(stream, cursor)
-            counts = Counts(pulled=len(page.records))
+            counts = Counts(pulled=len(page.records) + len(page.rejects))
             try:
                 with self.vault.transaction() as connection:
                     touched, fields, rejects = self._apply(
                         connection, page.records, counts, where=f"{stream}#{batches + 1}"
                     )
+                    if page.rejects:
+                        rejects = [Reject(where=w, reason=r) for w, r in page.rejects] + rejects
+                        counts.rejected += len(page.rejects)
+                    if rejects and self.on_rejects is not None:
+                        self.on_rejects(rejects)
                     if not dry_run:
                         save_cursor(
                             connection, self.name, stream, page.cursor, complete=not page.more
@@ -191,7 +200,7 @@ class SyncEngine:
                     self.door._append(
                         connection,
                         AuditEvent(
-                            action="sync",
+                            action=self.action,
                             purpose=PULL_PURPOSE,
                             customer_ids=touched,
                             fields=fields,
@@ -275,12 +284,12 @@ class SyncEngine:
             if person is None:
                 rejects.append(
                     Reject(
-                        where=f"{where} record {position + 1}",
+                        where=f"{where} record {position + 1}",  # (no ref on an unknown type)
                         reason=f"not a record type: {type(record).__name__}",
                     )
                 )
                 continue
-            prepared = self.resolver.prepare(person, f"{where} record {position + 1}")
+            prepared = self.resolver.prepare(person, person.ref or f"{where} record {position + 1}")
             if isinstance(prepared, Reject):
                 rejects.append(prepared)
                 continue
@@ -357,6 +366,28 @@ class SyncEngine:
             connection.execute(delete(customer_identities).where(key))
         return customer_id
 
+    # --- pushes --------------------------------------------------------------------------------
+
+    def push(self, report: SyncReport, *, dry_run: bool) -> None:
+        """Push what changed (consent-gated); recorded in the report and the run."""
+        from vault.sync.push import Pusher
+
+        pusher = Pusher(
+            self.vault,
+            connector=self.connector,
+            door=self.door,
+            policy=self.policy,
+            stats=self.stats,
+            sleep=self.sleep,
+        )
+        try:
+            pusher.push(report.counts, dry_run=dry_run)
+        except VaultError as error:
+            report.error = f"{type(error).__name__}: {error}"
+            self._finish_run(report, "failed")
+            raise
+        self._finish_run(report, "dry-run" if dry_run else "ok")
+
     # --- the run's record ---------------------------------------------------------------------
 
     def _start_run(self, *, full: bool, dry_run: bool) -> int:
@@ -374,7 +405,7 @@ class SyncEngine:
             self.caller._append(
                 connection,
                 AuditEvent(
-                    action="sync",
+                    action=self.action,
                     purpose=self.caller.purpose,
                     details={
                         "operation": "start",
@@ -406,7 +437,7 @@ class SyncEngine:
             self.door._append(
                 connection,
                 AuditEvent(
-                    action="sync",
+                    action=self.action,
                     purpose=PULL_PURPOSE,
                     outcome="allowed" if status != "failed" else "failed",
                     reason=(report.error or "")[:200],

@@ -8,7 +8,9 @@ customer data.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -16,21 +18,26 @@ from sqlalchemy import Connection, func, select
 from vault.access import principals as principals_store
 from vault.access.principals import Principal, _principal
 from vault.audit import AuditEvent
+from vault.consent.operations import live_customers
 from vault.door import Door
-from vault.errors import ConfigError
+from vault.errors import ConfigError, NotFound
 from vault.store.engine import as_utc
 from vault.store.schema import (
     connector_settings,
     duplicate_reviews,
+    merge_records,
     principals,
     sync_cursors,
     sync_runs,
 )
+from vault.sync import merge as merge_store
 from vault.sync import settings as settings_store
 from vault.sync.contract import Connector
-from vault.sync.engine import ProgressCallback, SyncEngine
-from vault.sync.report import SyncReport
+from vault.sync.engine import ProgressCallback, SyncEngine, load_cursor
+from vault.sync.merge import MergeResult
+from vault.sync.report import ImportReport, SyncReport
 from vault.sync.retry import SyncPolicy
+from vault.sync.sources import SourceRanking
 
 CONNECTOR_ROLE = "connector"
 
@@ -182,10 +189,188 @@ class SyncOperations(Door):
                 on_progress=on_progress,
             )
             report = engine.run(full=full, dry_run=dry_run, streams=streams)
-            del push  # pushes: see vault.sync.push (wired in below once consent lands)
+            if push and "customers" in connector.info.pushes:
+                engine.push(report, dry_run=dry_run)
             return report
         finally:
             connector.close()
+
+    def import_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        mapping: str | os.PathLike[str] | None = None,
+        source: str | None = None,
+        encoding: str | None = None,
+        dry_run: bool = False,
+        batch_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ImportReport:
+        """Import customers from a CSV or xlsx file through the file-import connector.
+
+        Runs as ``connector-file_import``; rows are matched and merged like any sync (source
+        ``source``, default ``import``); bad rows go to the reject report
+        (``FILE.rejects.csv``) with their row number and reason, never their values. An import
+        killed halfway resumes from its last committed batch when run again on the same file.
+        """
+        from connectors.file_import import FileImportConnector, load_mapping
+        from vault.sync.imports import RejectWriter, reject_report_path
+
+        self.authorize("import")
+        file = Path(path)
+        chosen = load_mapping(None if mapping is None else Path(mapping), self.vault.catalogue)
+        settings = {
+            "path": str(file),
+            "encoding": encoding or "",
+            "batch_size": str(batch_size or self.vault.sync_policy.batch_size),
+        }
+        connector = FileImportConnector(settings, mapping=chosen)
+        with self.vault.transaction() as connection:
+            principal = self._ensure_service_principal(connection, connector.info.name)
+            cursor = load_cursor(connection, connector.info.name, "customers")
+        resume_row = 0
+        if cursor and cursor.get("file") == connector.fingerprint and not cursor.get("done"):
+            resume_row = int(cursor.get("row", 0))
+        writer = RejectWriter(reject_report_path(file), resume_row=0 if dry_run else resume_row)
+        report = ImportReport(
+            connector=connector.info.name,
+            principal=principal.name,
+            dry_run=dry_run,
+            full=False,
+            path=str(file),
+            encoding=connector.encoding,
+        )
+        try:
+            engine = SyncEngine(
+                self.vault,
+                connector=connector,
+                principal=principal,
+                caller=self,
+                source=source or "import",
+                on_progress=on_progress,
+                action="import",
+                on_rejects=writer.write,
+            )
+            result = engine.run(dry_run=dry_run)
+        finally:
+            report.reject_report = writer.close()
+            connector.close()
+        report.counts = result.counts
+        report.streams = result.streams
+        report.rejects = result.rejects
+        report.run_id = result.run_id
+        report.ignored_columns = list(connector.ignored_columns)
+        return report
+
+    # --- duplicates and merges ------------------------------------------------------------------
+
+    def duplicates(self, *, include_resolved: bool = False) -> list[dict[str, Any]]:
+        """Possible duplicates queued by identity resolution: pairs of customer ids, the kinds
+        of identifier they share, when and from which source. No values."""
+        purpose = self.authorize("read")
+        found: list[str] = []
+
+        def operation(connection: Connection) -> list[dict[str, Any]]:
+            query = select(duplicate_reviews).order_by(duplicate_reviews.c.id)
+            if not include_resolved:
+                query = query.where(duplicate_reviews.c.status == "open")
+            rows = []
+            for row in connection.execute(query):
+                live = live_customers(connection, [row.customer_a, row.customer_b])
+                if row.status == "open" and len(live) < 2:
+                    continue  # one of them was merged or erased since
+                found.extend((row.customer_a, row.customer_b))
+                rows.append(
+                    {
+                        "id": row.id,
+                        "customer_a": row.customer_a,
+                        "customer_b": row.customer_b,
+                        "reason": row.reason,
+                        "source": row.source,
+                        "queued_at": as_utc(row.created_at).isoformat(),
+                        "status": row.status,
+                    }
+                )
+            return rows
+
+        return self._audited(
+            AuditEvent(
+                action="read",
+                purpose=purpose,
+                customer_ids=found,
+                details={"operation": "duplicates"},
+            ),
+            operation,
+        )
+
+    def merge_customers(self, survivor_id: str, merged_id: str) -> MergeResult:
+        """Merge customer ``merged_id`` into ``survivor_id`` (reversible: :meth:`unmerge`)."""
+        purpose = self.authorize("write", customer_ids=[survivor_id, merged_id])
+        ranking = SourceRanking.load(self.vault.home.policy_file("sources.toml"))
+        taken: list[str] = []  # filled in by the operation, before its event is written
+
+        def operation(connection: Connection) -> MergeResult:
+            result = merge_store.merge(
+                connection,
+                self.vault.customers,
+                ranking,
+                survivor_id,
+                merged_id,
+                by=self.principal.name,
+            )
+            taken.extend(result.fields_taken)
+            return result
+
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=[survivor_id, merged_id],
+                fields=taken,
+                details={"operation": "merge", "survivor": survivor_id, "merged": merged_id},
+            ),
+            operation,
+        )
+
+    def unmerge(self, merge: int | str) -> MergeResult:
+        """Undo a merge, by its id or by the merged customer's id (its latest merge)."""
+        purpose = self.authorize("write")
+        ids: list[str] = []  # filled in by the operation, before its event is written
+
+        def operation(connection: Connection) -> MergeResult:
+            merge_id = self._merge_id(connection, merge)
+            result = merge_store.unmerge(
+                connection,
+                self.vault.customers,
+                self.vault.keyring,
+                merge_id,
+                by=self.principal.name,
+            )
+            ids.extend((result.survivor_id, result.merged_id))
+            return result
+
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=ids,
+                details={"operation": "unmerge", "merge": str(merge)},
+            ),
+            operation,
+        )
+
+    def _merge_id(self, connection: Connection, merge: int | str) -> int:
+        if isinstance(merge, int) or (isinstance(merge, str) and merge.isdigit()):
+            return int(merge)
+        merge_id = connection.execute(
+            select(merge_records.c.id)
+            .where(merge_records.c.merged_id == merge, merge_records.c.undone_at.is_(None))
+            .order_by(merge_records.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if merge_id is None:
+            raise NotFound(f"no merge of customer {merge} to undo")
+        return int(merge_id)
 
     def sync_status(self) -> list[dict[str, Any]]:
         """Per configured or synced connector: its last run, its cursors, open duplicates."""

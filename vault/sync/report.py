@@ -149,8 +149,14 @@ class ImportReport(SyncReport):
     path: str = ""
     encoding: str = ""
     reject_report: str | None = None
+    ignored_columns: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = SyncReport.as_dict(self)
-        data.update(path=self.path, encoding=self.encoding, reject_report=self.reject_report)
+        data.update(
+            path=self.path,
+            encoding=self.encoding,
+            reject_report=self.reject_report,
+            ignored_columns=self.ignored_columns,
+        )
         return data

@@ -273,13 +273,19 @@ class Resolver:
         """Upsert into the matching customer; None when the record makes a new customer."""
         identity_hits = [by_identity[k] for k in prepared.identity_keys if k in by_identity]
         index_hits: set[str] = set()
+        score: dict[str, int] = {}  # how many of the record's identifiers each candidate has
         for key in prepared.index_keys:
-            index_hits |= by_index.get(key, set())
+            for candidate in by_index.get(key, set()):
+                index_hits.add(candidate)
+                score[candidate] = score.get(candidate, 0) + 1
+        ranked = sorted(score.values(), reverse=True)
         if identity_hits:
             target = identity_hits[0]
             linked_by_index = False
-        elif len(index_hits) == 1:
-            target = next(iter(index_hits))
+        elif len(index_hits) == 1 or (len(ranked) > 1 and ranked[0] > ranked[1]):
+            # one candidate, or one sharing strictly more identifiers than any other (the others
+            # are queued for review below)
+            target = max(score, key=lambda c: score[c])
             linked_by_index = True
         elif index_hits:  # ambiguous: queue every pair, make the record a customer of its own
             self._queue(connection, sorted(index_hits), prepared, counts)
@@ -290,8 +296,8 @@ class Resolver:
         others = (set(identity_hits) | index_hits) - {target}
         if others:
             self._queue(connection, sorted({target, *others}), prepared, counts)
-        changed = self._merge_into(connection, target, prepared, by_identity, by_index)
-        if linked_by_index:
+        changed, new_source = self._merge_into(connection, target, prepared, by_identity, by_index)
+        if linked_by_index and (changed or new_source):
             return Outcome(target, "merged", changed)
         return Outcome(target, "updated" if changed else "skipped", changed)
 
@@ -302,8 +308,9 @@ class Resolver:
         prepared: Prepared,
         by_identity: dict[IdentityKey, str],
         by_index: dict[IndexKey, set[str]],
-    ) -> list[str]:
-        """Apply the field merge rule; add the identities not bound yet. Returns what changed."""
+    ) -> tuple[list[str], bool]:
+        """Apply the field merge rule; add the identities not bound yet. Returns what changed
+        and whether this source is new to the customer."""
         observed = as_utc(prepared.record.observed_at)
         existing = {
             row.field: Observation(row.source, as_utc(row.observed_at), bool(row.masked))
@@ -356,12 +363,11 @@ class Resolver:
             connection, customer_id, prepared
         ):
             changed.append("platform_handles")
-        self._note_source(connection, customer_id, prepared)
-        return changed
+        return changed, self._note_source(connection, customer_id, prepared)
 
     # --- provenance, handles, review queue ------------------------------------------------------
 
-    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> None:
+    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
         row = connection.execute(
             select(customer_sources.c.fields).where(
                 customer_sources.c.customer_id == customer_id,
@@ -379,7 +385,7 @@ class Resolver:
                     last_seen_at=now,
                 )
             )
-            return
+            return True
         names = sorted(set(filter(None, row.fields.split(","))) | set(prepared.fields))
         connection.execute(
             update(customer_sources)
@@ -389,6 +395,7 @@ class Resolver:
             )
             .values(fields=",".join(names), last_seen_at=now)
         )
+        return False
 
     def _store_handles(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
         """Keep the platform's own ciphertexts, sealed again under the customer's key."""

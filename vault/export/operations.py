@@ -1,0 +1,267 @@
+"""Consent-aware export through the one door.
+
+Only customers whose consent for the purpose is active (all live customers for a purpose whose
+legal basis needs none), only the fields the purpose allows, each masked as the caller's role
+sees it. Asking for a field the purpose does not allow, or that the role may not see, is
+refused (and audited), never silently dropped.
+
+It streams: customers are read a page at a time in id order (keyset paging), each page's data
+keys unwrapped and fields opened together, the rows handed to the format's writer and dropped.
+Everything is read in one read transaction, so the consent state is that of the export's start;
+the export's audit event (the manifest's hash, the count and the digest of the exported ids,
+every id indexed) is written once the file is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+from sqlalchemy import Connection, Select, and_, bindparam, select
+
+from vault.access.masks import mask
+from vault.access.policy import Purpose
+from vault.audit import AuditEvent
+from vault.audit.ids import SortedIds
+from vault.audit.log import sorted_customer_digest
+from vault.consent.ledger import GRANTED, needs_consent
+from vault.crypto import CustomerCipher
+from vault.door import Door
+from vault.errors import AccessDenied, ConfigError, InvalidValue, VaultError
+from vault.export.formats import writer_class
+from vault.export.manifest import ExportManifest
+from vault.export.writers import Cell, HashingStream
+from vault.store.customers import IDENTITY_FIELD
+from vault.store.engine import utcnow
+from vault.store.schema import consent_state, customer_fields, customer_tags, customers, tags
+
+EXPORT_BATCH = 2000
+ID_COLUMN = "customer_id"
+
+
+def _members(segment: str) -> Select[Any]:
+    try:
+        from vault import segments  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise ConfigError("segments are not available in this vault (no vault.segments)") from None
+    query: Select[Any] = segments.members_query(segment)
+    return query
+
+
+def customer_query(
+    purpose: Purpose, *, tag_names: Sequence[str] = (), segment: str | None = None
+) -> Select[Any]:
+    """Live customers (with their wrapped data key) an export for ``purpose`` may include,
+    one page after ``:after`` in id order; the filters compose as ``IN (subquery)`` clauses."""
+    query = select(customers.c.id, customers.c.wrapped_dek, customers.c.dek_version).where(
+        customers.c.erased_at.is_(None), customers.c.wrapped_dek.is_not(None)
+    )
+    if needs_consent(purpose):
+        query = query.join(
+            consent_state,
+            and_(
+                consent_state.c.customer_id == customers.c.id,
+                consent_state.c.purpose == purpose.name,
+                consent_state.c.state == GRANTED,
+            ),
+        )
+    for name in tag_names:
+        query = query.where(
+            customers.c.id.in_(
+                select(customer_tags.c.customer_id)
+                .join(tags, tags.c.id == customer_tags.c.tag_id)
+                .where(tags.c.name == name)
+            )
+        )
+    if segment is not None:
+        query = query.where(customers.c.id.in_(_members(segment)))
+    return (
+        query.where(customers.c.id > bindparam("after"))
+        .order_by(customers.c.id)
+        .limit(bindparam("page_size"))
+    )
+
+
+class ExportOperations(Door):
+    """``export``: a consented, minimised, masked, audited file."""
+
+    def _refuse_field(self, purpose: str, field: str, reason: str) -> None:
+        self._record(
+            AuditEvent(
+                action="export", outcome="denied", purpose=purpose, fields=[field], reason=reason
+            )
+        )
+        raise AccessDenied(
+            principal=self.principal.name,
+            action="export",
+            purpose=purpose,
+            field=field,
+            reason=reason,
+        )
+
+    def _export_columns(
+        self, purpose: Purpose, views: dict[str, str], fields: Sequence[str] | None
+    ) -> list[str]:
+        catalogue = self.vault.catalogue
+        if fields is None:
+            return [f for f in catalogue if f != IDENTITY_FIELD and views.get(f) != "hidden"]
+        columns: list[str] = []
+        for field in dict.fromkeys(fields):
+            if field not in catalogue or field == IDENTITY_FIELD:
+                raise InvalidValue(field=field, reason="not an exportable catalogue field")
+            if not purpose.allows_field(field):
+                self._refuse_field(
+                    purpose.name, field, f"purpose {purpose.name!r} does not allow this field"
+                )
+            if views.get(field, "hidden") == "hidden":
+                self._refuse_field(purpose.name, field, "this field is hidden from your roles")
+            columns.append(field)
+        return columns
+
+    def export(
+        self,
+        purpose: str,
+        out: IO[bytes],
+        *,
+        fmt: str = "csv",
+        fields: Sequence[str] | None = None,
+        tags: Sequence[str] = (),
+        segment: str | None = None,
+        manifest_to: Any = None,
+        batch_size: int = EXPORT_BATCH,
+    ) -> ExportManifest:
+        """Write the export of ``purpose`` to ``out``; returns its manifest (also written to
+        ``manifest_to``, a path, when given: the CLI puts it beside the file)."""
+        authorised = self.authorize("export", purpose, fields=list(fields or ()))
+        assert authorised is not None  # export requires a purpose
+        spec = self.vault.policy.purposes[authorised]
+        views = self._views(authorised)
+        columns = self._export_columns(spec, views, fields)
+        writer_cls = writer_class(fmt)
+        tag_names = [t.strip() for t in tags if t.strip()]
+        details: dict[str, Any] = {
+            "operation": "export",
+            "format": fmt,
+            "tags": tag_names,
+            "segment": segment,
+        }
+        stream = HashingStream(out)
+        exported = SortedIds()
+        try:
+            query = customer_query(spec, tag_names=tag_names, segment=segment)
+            with self.vault.reader.connect() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    writer = writer_cls(stream, [ID_COLUMN, *columns])
+                    for rows in self._pages(connection, query, columns, views, batch_size):
+                        writer.write_rows(rows)
+                        for row in rows:
+                            exported.append(str(row[0]))
+                    writer.close()
+        except VaultError as error:
+            self._record(
+                AuditEvent(
+                    action="export",
+                    outcome="failed",
+                    purpose=authorised,
+                    fields=columns,
+                    reason=type(error).__name__,
+                    details=details,
+                )
+            )
+            raise
+        stream.flush()
+        manifest = ExportManifest(
+            purpose=authorised,
+            legal_basis=spec.legal_basis,
+            actor=self.principal.name,
+            roles=sorted(self.principal.roles),
+            created_at=utcnow().isoformat(),
+            format=fmt,
+            rows=len(exported),
+            fields=[ID_COLUMN, *columns],
+            file_sha256=stream.hexdigest(),
+            file_bytes=stream.bytes,
+            customer_digest=sorted_customer_digest(
+                exported if exported.in_order else sorted(set(exported))
+            ),
+            tags=tag_names,
+            segment=segment,
+            request_id=self.request_id,
+        )
+        self._record(
+            AuditEvent(
+                action="export",
+                purpose=authorised,
+                customer_ids=exported,
+                fields=columns,
+                details={
+                    **details,
+                    "rows": manifest.rows,
+                    "manifest_sha256": manifest.sha256,
+                    "file_sha256": manifest.file_sha256,
+                },
+            )
+        )
+        if manifest_to is not None:
+            manifest.write(manifest_to)
+        return manifest
+
+    def _pages(
+        self,
+        connection: Connection,
+        query: Select[Any],
+        columns: Sequence[str],
+        views: dict[str, str],
+        batch_size: int,
+    ) -> Iterator[list[list[Cell]]]:
+        """Rows a page at a time: unwrap the page's data keys, open its fields, mask them."""
+        catalogue = self.vault.catalogue
+        keyring = self.vault.keyring
+        position = {field: n for n, field in enumerate(columns, start=1)}
+        encrypted = {field: catalogue[field].encrypted for field in columns}
+        masked_view = {
+            field: catalogue[field].mask for field in columns if views.get(field) == "masked"
+        }
+        fields_query = select(
+            customer_fields.c.customer_id,
+            customer_fields.c.field,
+            customer_fields.c.value,
+            customer_fields.c.masked,
+        ).where(
+            customer_fields.c.customer_id.in_(bindparam("ids", expanding=True)),
+            customer_fields.c.field.in_(list(columns) or [""]),
+        )
+        after = ""
+        width = len(columns) + 1
+        while True:
+            page = connection.execute(query, {"after": after, "page_size": batch_size}).all()
+            if not page:
+                return
+            after = page[-1].id
+            rows: dict[str, list[Cell]] = {}
+            ciphers: dict[str, CustomerCipher] = {}
+            for head in page:
+                row: list[Cell] = [None] * width
+                row[0] = head.id
+                rows[head.id] = row
+                ciphers[head.id] = CustomerCipher(
+                    head.id,
+                    keyring.unwrap_data_key(head.id, head.wrapped_dek, head.dek_version),
+                    head.dek_version,
+                )
+            if columns:
+                for item in connection.execute(fields_query, {"ids": list(rows)}):
+                    field = item.field
+                    raw = (
+                        ciphers[item.customer_id].open(field, item.value)
+                        if encrypted[field]
+                        else bytes(item.value)
+                    )
+                    value: str | None = raw.decode()
+                    style = masked_view.get(field)
+                    if style is not None and not item.masked:
+                        value = mask(style, value)  # type: ignore[arg-type]
+                    rows[item.customer_id][position[field]] = value
+            yield list(rows.values())

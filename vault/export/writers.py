@@ -1,0 +1,194 @@
+"""Export file formats: CSV (UTF-8 with BOM, formula injection neutralised), JSON Lines, and
+xlsx (openpyxl write-only mode). Each writes rows as they come, holding none of them.
+
+A format is an :class:`ExportWriter` subclass; plugins add formats through the
+``vault_register_export_formats`` hook (:mod:`vault.hookspecs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import IO, Any, ClassVar, cast
+
+Cell = str | None
+UTF8_BOM = b"\xef\xbb\xbf"
+# A spreadsheet reads a cell starting with one of these as a formula (or a DDE call): =, +, -,
+# @, and tab / carriage return before them (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell a spreadsheet will show as text: a leading ``'`` before a formula trigger."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+class HashingStream:
+    """Writes through to ``out`` and keeps the SHA-256 and the byte count of what passed.
+
+    Deliberately not seekable (no ``seek``): a zip writer then streams with data descriptors
+    rather than going back to patch headers, so the hash is of the bytes as finally written.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._hash = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._hash.update(data)
+        self._out.write(data)
+        self.bytes += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class ExportWriter(ABC):
+    """One export file being written: the header at construction, rows as they come, the
+    trailer at :meth:`close`. ``out`` is never closed by the writer.
+
+    Subclasses set ``name`` (the ``--format`` value), ``extension`` and ``media_type``.
+    Values are strings, or ``None`` for a field the customer has no value for.
+    """
+
+    name: ClassVar[str]
+    extension: ClassVar[str]
+    media_type: ClassVar[str]
+
+    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
+        self.out = out
+        self.columns = list(columns)
+
+    @abstractmethod
+    def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
+        """Write a batch of rows, each with one value per column."""
+
+    def close(self) -> None:  # noqa: B027  (most formats have no trailer)
+        """Finish the file (a format's trailer)."""
+
+
+class CsvWriter(ExportWriter):
+    """UTF-8 with a byte-order mark (Excel then reads Chinese text right), CRLF rows, and every
+    cell that a spreadsheet would run as a formula prefixed with ``'``."""
+
+    name = "csv"
+    extension = "csv"
+    media_type = "text/csv; charset=utf-8"
+
+    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
+        super().__init__(out, columns)
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+        self.out.write(UTF8_BOM)
+        self._csv.writerow([neutralise(c) for c in self.columns])
+        self._flush()
+
+    def _flush(self) -> None:
+        self.out.write(self._buffer.getvalue().encode("utf-8"))
+        self._buffer.seek(0)
+        self._buffer.truncate()
+
+    def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
+        self._csv.writerows([neutralise(value) if value else "" for value in row] for row in rows)
+        self._flush()
+
+
+class JsonlWriter(ExportWriter):
+    """One JSON object per line, keys in column order; no formula concerns (not a sheet)."""
+
+    name = "jsonl"
+    extension = "jsonl"
+    media_type = "application/x-ndjson"
+
+    def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
+        columns = self.columns
+        lines = [
+            json.dumps(dict(zip(columns, row, strict=True)), ensure_ascii=False) for row in rows
+        ]
+        if lines:
+            self.out.write(("\n".join(lines) + "\n").encode("utf-8"))
+
+
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class XlsxWriter(ExportWriter):
+    """An xlsx workbook of one sheet, through openpyxl's write-only mode.
+
+    openpyxl's write-only sheet normally spools its XML to a temporary file, which would put
+    clear PII on disk; here the sheet XML streams straight into the zip entry of the output
+    (``WorksheetWriter(ws, out=entry)``), and openpyxl writes the rest of the package after it.
+    Every string cell is written as a string (``data_type = "s"``), so ``=…`` stays text and is
+    never a formula.
+    """
+
+    name = "xlsx"
+    extension = "xlsx"
+    media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    SHEET_PATH = "xl/worksheets/sheet1.xml"
+
+    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
+        from zipfile import ZIP_DEFLATED, ZipFile
+
+        from openpyxl import Workbook
+        from openpyxl.worksheet._writer import WorksheetWriter
+
+        super().__init__(out, columns)
+        self._workbook = Workbook(write_only=True)
+        self._sheet: Any = self._workbook.create_sheet("export")
+        self._archive = ZipFile(cast("IO[bytes]", out), "w", ZIP_DEFLATED, allowZip64=True)
+        self._entry = self._archive.open(self.SHEET_PATH, "w", force_zip64=True)
+        self._sheet._writer = WorksheetWriter(self._sheet, out=self._entry)
+        self._sheet._writer.write_top()
+        self.write_rows([list(self.columns)])
+
+    def _cell(self, value: Cell) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+
+        if value is None or value == "":
+            return None
+        cell = WriteOnlyCell(self._sheet, value=_ILLEGAL_XML.sub("\ufffd", value))
+        cell.data_type = "s"
+        return cell
+
+    def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
+        append = self._sheet.append
+        for row in rows:
+            append([self._cell(value) for value in row])
+
+    def close(self) -> None:
+        from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+        from openpyxl.writer.excel import ExcelWriter
+
+        self._sheet.close()
+        self._entry.close()
+
+        class _Package(ExcelWriter):  # type: ignore[misc]
+            """openpyxl's package writer, minus the sheet: it is already in the archive."""
+
+            def write_worksheet(self, ws: Any) -> None:
+                ws._drawing = SpreadsheetDrawing()
+                ws._drawing.charts = ws._charts
+                ws._drawing.images = ws._images
+                ws._rels = ws._writer._rels
+                self.manifest.append(ws)
+
+        self._workbook.properties.modified = datetime.now(UTC).replace(tzinfo=None)
+        _Package(self._workbook, self._archive).save()
+
+
+BUILTIN_WRITERS: tuple[type[ExportWriter], ...] = (CsvWriter, JsonlWriter, XlsxWriter)

@@ -1,0 +1,501 @@
+"""Segment state in the store, kept current: one customer at a time as orders arrive, or everyone.
+
+Per customer with at least one qualifying purchase, ``customer_segments`` holds the
+:class:`~vault.segments.summary.PurchaseHistory` (date-independent, so an order updates it without
+looking at anyone else), the R/F/M scores, the tier and the stage; ``group_members`` holds its
+rule-based groups. A customer without a qualifying purchase has no row: it is in the stage (and
+tier) the rules give an empty history — ``prospect`` by default — which
+:func:`vault.segments.members_query` adds from ``customers``; rule-based groups are evaluated for
+customers with a purchase only.
+
+:meth:`Segmenter.refresh` (what ``CustomerStore.record_order`` calls, in the order's own
+transaction) and :meth:`Segmenter.recompute` compute each customer's state with the same code
+(:meth:`Segmenter._state`) from the same inputs, so they agree by construction; the property test
+in ``tests/segments/test_incremental.py`` checks it. Quantile scores are the exception that
+needs a word: their cut points are the snapshot in ``segment_cuts`` that
+``recompute(rescore=True)`` takes, and ``refresh`` scores against that snapshot (so one order
+does not move everyone else's scores); ``recompute(rescore=False)`` rebuilds everything against
+the same snapshot and gives exactly what the incremental updates gave.
+
+Time-based facts (``recency_days``, ``age_days``, fixed R scores) are measured to the day of the
+computation (``as_of``, the clock in the shop's time zone): a customer who buys nothing moves to
+``lapsed`` at the next recompute, so run ``vault segments recompute`` daily.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BindParameter, Connection, bindparam, delete, select
+
+from vault.segments.expressions import FACTS, Facts, Predicate, compile_rule, names_in
+from vault.segments.region import city_name, province_name
+from vault.segments.rules import METRICS, SegmentRules
+from vault.segments.summary import PurchaseHistory
+from vault.store._bulk import BulkInsert
+from vault.store.engine import as_utc, utcnow
+from vault.store.schema import (
+    customer_groups,
+    customer_regions,
+    customer_segments,
+    group_members,
+    order_items,
+    orders,
+    segment_cuts,
+)
+
+Cuts = dict[str, tuple[int, ...]]
+REGION_FACTS = frozenset({"province", "province_code", "city", "city_code"})
+SEGMENT_COLUMNS = (
+    "customer_id",
+    "first_day",
+    "last_day",
+    "orders",
+    "purchase_days",
+    "total_amount",
+    "first_day_amount",
+    "r_score",
+    "f_score",
+    "m_score",
+    "tier",
+    "stage",
+    "as_of",
+    "updated_at",
+)
+MEMBER_COLUMNS = ("group_id", "customer_id", "added_at")
+
+_ORDER_COLUMNS = (
+    orders.c.id,
+    orders.c.customer_id,
+    orders.c.created_at,
+    orders.c.total_amount,
+    orders.c.status,
+    orders.c.refunded_at,
+    orders.c.currency,
+    orders.c.platform,
+)
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+_ORDERS_OF = select(*_ORDER_COLUMNS).where(orders.c.customer_id.in_(_IDS))
+_ALL_ORDERS = select(*_ORDER_COLUMNS).where(orders.c.customer_id.is_not(None))
+_CATEGORIES_OF = (
+    select(order_items.c.order_pk, order_items.c.category)
+    .where(order_items.c.order_pk.in_(bindparam("pks", expanding=True)))
+    .where(order_items.c.category.is_not(None))
+)
+_ALL_CATEGORIES = (
+    select(order_items.c.order_pk, order_items.c.category)
+    .where(order_items.c.category.is_not(None))
+    .distinct()
+)
+_REGIONS_OF = select(
+    customer_regions.c.customer_id, customer_regions.c.province_code, customer_regions.c.city_code
+).where(customer_regions.c.customer_id.in_(_IDS))
+_ALL_REGIONS = select(
+    customer_regions.c.customer_id, customer_regions.c.province_code, customer_regions.c.city_code
+)
+_RULE_GROUPS = select(customer_groups.c.id, customer_groups.c.name, customer_groups.c.rule).where(
+    customer_groups.c.rule.is_not(None)
+)
+_CUTS = select(segment_cuts.c.metric, segment_cuts.c.position, segment_cuts.c.value)
+_DELETE_SEGMENTS_OF = delete(customer_segments).where(customer_segments.c.customer_id.in_(_IDS))
+
+
+@dataclass(slots=True)
+class _Input:
+    """What one customer's segment state is computed from."""
+
+    purchases: list[tuple[date, int]] = field(default_factory=list)
+    platforms: set[str] = field(default_factory=set)
+    categories: set[str] = field(default_factory=set)
+    region: tuple[str, str | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleGroup:
+    id: int
+    name: str
+    rule: str
+    test: Predicate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentState:
+    """One customer's computed state: the ``customer_segments`` row (``None`` without a
+    purchase) and its rule-based group ids."""
+
+    row: dict[str, Any] | None
+    groups: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecomputeReport:
+    customers: int
+    """Customers with a qualifying purchase (a segment row)."""
+    orders: int
+    """Orders read (with a customer)."""
+    qualifying_orders: int
+    memberships: int
+    rescored: bool
+    cuts: Mapping[str, tuple[int, ...]]
+
+
+def quantile_cuts(values: Iterable[int]) -> tuple[int, ...]:
+    """The four cut points of ``values``: the value at 0-based position ⌈k·N/5⌉ − 1 of the
+    ascending order, k = 1..4. Empty without values."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        return ()
+    return tuple(ordered[max(0, math.ceil(k * n / 5) - 1)] for k in range(1, 5))
+
+
+def score_above(value: int, cuts: tuple[int, ...]) -> int:
+    """1 + the number of cut points ``value`` is strictly greater than."""
+    return 1 + sum(value > cut for cut in cuts)
+
+
+class Segmenter:
+    """Computes and stores segment state under one set of :class:`SegmentRules`.
+
+    ``clock`` is the seam for time: tests pass a fixed one.
+    """
+
+    def __init__(self, rules: SegmentRules, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.rules = rules
+        self.clock = clock
+        self._compiled: dict[str, Predicate] = {}
+
+    # --- inputs ------------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return self.clock().astimezone(self.rules.timezone).date()
+
+    def day_of(self, moment: datetime) -> date:
+        """The calendar day of an order time in the shop's time zone."""
+        return as_utc(moment).astimezone(self.rules.timezone).date()
+
+    def rule_groups(self, connection: Connection) -> list[RuleGroup]:
+        groups: list[RuleGroup] = []
+        for row in connection.execute(_RULE_GROUPS):
+            test = self._compiled.get(row.rule)
+            if test is None:
+                test = compile_rule(row.rule, where=f"group {row.name!r}")
+                self._compiled[row.rule] = test
+            groups.append(RuleGroup(row.id, row.name, row.rule, test))
+        return groups
+
+    def _gather(
+        self,
+        connection: Connection,
+        customer_ids: Collection[str] | None,
+        groups: list[RuleGroup],
+    ) -> tuple[dict[str, _Input], int, int]:
+        """Inputs of ``customer_ids`` (everyone's when ``None``): qualifying purchases, their
+        platforms and categories, and regions, each read only if some rule needs it."""
+        needed = set().union(*(names_in(g.rule) for g in groups)) if groups else set()
+        inputs: dict[str, _Input] = {cid: _Input() for cid in customer_ids or ()}
+        rules = self.rules
+        timezone = rules.timezone
+        order_owner: dict[int, str] = {}
+        read = qualifying = 0
+        if customer_ids is None:
+            result = connection.execute(_ALL_ORDERS)
+        else:
+            result = connection.execute(_ORDERS_OF, {"ids": list(customer_ids)})
+        for pk, cid, created_at, amount, status, refunded_at, currency, platform in result:
+            read += 1
+            if rules.is_excluded(status, refunded_at is not None, currency):
+                continue
+            qualifying += 1
+            entry = inputs.get(cid)
+            if entry is None:
+                entry = inputs[cid] = _Input()
+            entry.purchases.append((as_utc(created_at).astimezone(timezone).date(), amount))
+            entry.platforms.add(platform)
+            order_owner[pk] = cid
+        if "categories" in needed and order_owner:
+            if customer_ids is None:
+                rows = connection.execute(_ALL_CATEGORIES)
+            else:
+                rows = connection.execute(_CATEGORIES_OF, {"pks": list(order_owner)})
+            for pk, category in rows:
+                owner = order_owner.get(pk)
+                if owner is not None:
+                    inputs[owner].categories.add(category)
+        if needed & REGION_FACTS:
+            if customer_ids is None:
+                rows = connection.execute(_ALL_REGIONS)
+            else:
+                rows = connection.execute(_REGIONS_OF, {"ids": list(customer_ids)})
+            for cid, province, city in rows:
+                entry = inputs.get(cid)
+                if entry is not None:
+                    entry.region = (province, city)
+        return inputs, read, qualifying
+
+    # --- scores ------------------------------------------------------------------------------
+
+    def frequency_of(self, history: PurchaseHistory) -> int:
+        return history.purchase_days if self.rules.frequency == "days" else history.orders
+
+    def metric_values(self, history: PurchaseHistory) -> dict[str, int]:
+        """The quantile metrics: R = the last purchase day (later is more), F, M."""
+        frequency = self.frequency_of(history)
+        monetary = (
+            history.total_amount
+            if self.rules.monetary == "total"
+            else history.total_amount // frequency
+        )
+        return {"r": history.last_day.toordinal(), "f": frequency, "m": monetary}
+
+    def stored_cuts(self, connection: Connection) -> Cuts:
+        found: dict[str, dict[int, int]] = {}
+        for metric, position, value in connection.execute(_CUTS):
+            found.setdefault(metric, {})[position] = value
+        return {
+            metric: tuple(values[p] for p in range(1, 5))
+            for metric, values in found.items()
+            if sorted(values) == [1, 2, 3, 4]
+        }
+
+    def scores(
+        self, history: PurchaseHistory, cuts: Cuts, as_of: date
+    ) -> tuple[int | None, int | None, int | None]:
+        values = self.metric_values(history)
+        if self.rules.method == "fixed":
+            fixed = self.rules.fixed_cuts
+            recency = (as_of - history.last_day).days
+            return (
+                1 + sum(recency < cut for cut in fixed["r"]),
+                score_above(values["f"], fixed["f"]),
+                score_above(values["m"], fixed["m"]),
+            )
+        r, f, m = (
+            score_above(values[metric], cuts[metric]) if metric in cuts else None
+            for metric in METRICS
+        )
+        return r, f, m
+
+    # --- one customer's state ----------------------------------------------------------------
+
+    def facts(
+        self,
+        history: PurchaseHistory | None,
+        scores: tuple[int | None, int | None, int | None],
+        as_of: date,
+    ) -> dict[str, Any]:
+        if history is None:
+            return {"orders": 0, "purchase_days": 0, "frequency": 0, "total": 0}
+        frequency = self.frequency_of(history)
+        return {
+            "r": scores[0],
+            "f": scores[1],
+            "m": scores[2],
+            "orders": history.orders,
+            "purchase_days": history.purchase_days,
+            "frequency": frequency,
+            "total": history.total_amount,
+            "average": history.total_amount // frequency,
+            "recency_days": (as_of - history.last_day).days,
+            "age_days": (as_of - history.first_day).days,
+        }
+
+    def classify(self, facts: Facts) -> tuple[str | None, str | None]:
+        """The tier and the stage: the first rule of each list that holds."""
+        tier = next((rule.name for rule in self.rules.tiers if rule.test(facts)), None)
+        stage = next((rule.name for rule in self.rules.stages if rule.test(facts)), None)
+        return tier, stage
+
+    def empty_classification(self) -> tuple[str | None, str | None]:
+        """The tier and stage of a customer without a purchase (no row in the store)."""
+        return self.classify(self.facts(None, (None, None, None), self.today()))
+
+    def _state(
+        self,
+        customer_id: str,
+        entry: _Input,
+        cuts: Cuts,
+        as_of: date,
+        groups: list[RuleGroup],
+        now: datetime,
+    ) -> SegmentState:
+        history = PurchaseHistory.of(entry.purchases)
+        if history is None:
+            return SegmentState(row=None, groups=frozenset())
+        scores = self.scores(history, cuts, as_of)
+        facts = self.facts(history, scores, as_of)
+        tier, stage = self.classify(facts)
+        member: set[int] = set()
+        if groups:
+            province, city = entry.region or (None, None)
+            group_facts = {
+                **facts,
+                "tier": tier,
+                "stage": stage,
+                "categories": frozenset(entry.categories),
+                "platforms": frozenset(entry.platforms),
+                "province_code": province,
+                "province": province_name(province),
+                "city_code": city,
+                "city": city_name(city),
+            }
+            member = {group.id for group in groups if group.test(group_facts)}
+        return SegmentState(
+            row={
+                "customer_id": customer_id,
+                "first_day": history.first_day,
+                "last_day": history.last_day,
+                "orders": history.orders,
+                "purchase_days": history.purchase_days,
+                "total_amount": history.total_amount,
+                "first_day_amount": history.first_day_amount,
+                "r_score": scores[0],
+                "f_score": scores[1],
+                "m_score": scores[2],
+                "tier": tier,
+                "stage": stage,
+                "as_of": as_of,
+                "updated_at": now,
+            },
+            groups=frozenset(member),
+        )
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        connection: Connection,
+        states: Mapping[str, SegmentState],
+        groups: list[RuleGroup],
+        now: datetime,
+    ) -> int:
+        segment_insert = BulkInsert(connection, customer_segments, SEGMENT_COLUMNS)
+        member_insert = BulkInsert(connection, group_members, MEMBER_COLUMNS)
+        now_bound = member_insert.bind("added_at", now)
+        updated_bound = segment_insert.bind("updated_at", now)
+        as_of_cache: dict[date, Any] = {}
+        day = segment_insert.bind
+        segment_rows: list[tuple[Any, ...]] = []
+        member_rows: list[tuple[Any, ...]] = []
+        for customer_id, state in states.items():
+            row = state.row
+            if row is not None:
+                as_of = row["as_of"]
+                if as_of not in as_of_cache:
+                    as_of_cache[as_of] = day("as_of", as_of)
+                segment_rows.append(
+                    (
+                        customer_id,
+                        day("first_day", row["first_day"]),
+                        day("last_day", row["last_day"]),
+                        row["orders"],
+                        row["purchase_days"],
+                        row["total_amount"],
+                        row["first_day_amount"],
+                        row["r_score"],
+                        row["f_score"],
+                        row["m_score"],
+                        row["tier"],
+                        row["stage"],
+                        as_of_cache[as_of],
+                        updated_bound,
+                    )
+                )
+            member_rows.extend((group_id, customer_id, now_bound) for group_id in state.groups)
+        segment_insert.execute(segment_rows)
+        member_insert.execute(member_rows)
+        return len(member_rows)
+
+    def refresh(self, connection: Connection, customer_ids: Iterable[str | None]) -> None:
+        """Recompute and store the segment state of ``customer_ids`` (``None`` entries, orders
+        without a customer, are ignored), in the caller's transaction."""
+        ids = sorted({cid for cid in customer_ids if cid is not None})
+        if not ids:
+            return
+        groups = self.rule_groups(connection)
+        inputs, _, _ = self._gather(connection, ids, groups)
+        cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
+        now = self.clock()
+        as_of = self.today()
+        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in ids}
+        connection.execute(_DELETE_SEGMENTS_OF, {"ids": ids})
+        if groups:
+            connection.execute(
+                delete(group_members).where(
+                    group_members.c.customer_id.in_(ids),
+                    group_members.c.group_id.in_([g.id for g in groups]),
+                )
+            )
+        self._write(connection, states, groups, now)
+
+    def recompute(self, connection: Connection, *, rescore: bool = True) -> RecomputeReport:
+        """Rebuild every customer's segment state from the orders. With ``rescore`` (and the
+        quantile method) the cut points are first taken afresh from the whole customer base."""
+        groups = self.rule_groups(connection)
+        inputs, read, qualifying = self._gather(connection, None, groups)
+        now = self.clock()
+        as_of = self.today()
+        histories = {
+            cid: history
+            for cid, entry in inputs.items()
+            if (history := PurchaseHistory.of(entry.purchases)) is not None
+        }
+        if self.rules.method == "quantiles" and rescore:
+            values = [self.metric_values(h) for h in histories.values()]
+            cuts = {m: quantile_cuts(v[m] for v in values) for m in METRICS} if values else {}
+            connection.execute(delete(segment_cuts))
+            rows = [
+                {"metric": m, "position": p, "value": value, "computed_at": now}
+                for m, points in cuts.items()
+                for p, value in enumerate(points, start=1)
+            ]
+            if rows:
+                connection.execute(segment_cuts.insert(), rows)
+        elif self.rules.method == "quantiles":
+            cuts = self.stored_cuts(connection)
+        else:
+            cuts = {}
+        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in histories}
+        connection.execute(delete(customer_segments))
+        if groups:
+            connection.execute(
+                delete(group_members).where(group_members.c.group_id.in_([g.id for g in groups]))
+            )
+        memberships = self._write(connection, states, groups, now)
+        return RecomputeReport(
+            customers=len(states),
+            orders=read,
+            qualifying_orders=qualifying,
+            memberships=memberships,
+            rescored=self.rules.method == "quantiles" and rescore,
+            cuts=cuts,
+        )
+
+    def refresh_group(self, connection: Connection, group_id: int) -> int:
+        """Evaluate one (new or changed) rule group for every customer; returns its size."""
+        groups = [g for g in self.rule_groups(connection) if g.id == group_id]
+        if not groups:
+            return 0
+        inputs, _, _ = self._gather(connection, None, groups)
+        cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
+        now = self.clock()
+        as_of = self.today()
+        connection.execute(delete(group_members).where(group_members.c.group_id == group_id))
+        member_insert = BulkInsert(connection, group_members, MEMBER_COLUMNS)
+        now_bound = member_insert.bind("added_at", now)
+        rows = [
+            (group_id, cid, now_bound)
+            for cid, entry in inputs.items()
+            if group_id in self._state(cid, entry, cuts, as_of, groups, now).groups
+        ]
+        member_insert.execute(rows)
+        return len(rows)
+
+
+def check_group_rule(rule: str, *, name: str) -> None:
+    """Raise ``ConfigError`` if ``rule`` is not a valid group rule."""
+    compile_rule(rule, where=f"group {name!r}", allowed=frozenset(FACTS))

@@ -1,0 +1,90 @@
+"""Consent: grant, withdraw, the current state and ledger of a customer, bulk import (CSV)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Path, Request, status
+
+from vault.service._auth import SessionDep
+from vault.service.models import (
+    ConsentChange,
+    ConsentImportOut,
+    ConsentRecorded,
+    ConsentSummaryOut,
+)
+from vault.session import Session
+
+router = APIRouter(tags=["consent"])
+
+CustomerPath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
+]
+IMPORT_PATH = "/v1/consent/import"
+
+
+@router.post(
+    "/v1/customers/{customer_id}/consent/grant",
+    response_model=ConsentRecorded,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a grant of consent",
+)
+def grant(customer_id: CustomerPath, body: ConsentChange, session: SessionDep) -> dict[str, int]:
+    ledger_id = session.grant_consent(
+        customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+    )
+    return {"ledger_id": ledger_id}
+
+
+@router.post(
+    "/v1/customers/{customer_id}/consent/withdraw",
+    response_model=ConsentRecorded,
+    status_code=status.HTTP_201_CREATED,
+    summary="Record a withdrawal of consent",
+)
+def withdraw(customer_id: CustomerPath, body: ConsentChange, session: SessionDep) -> dict[str, int]:
+    ledger_id = session.withdraw_consent(
+        customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+    )
+    return {"ledger_id": ledger_id}
+
+
+@router.get(
+    "/v1/customers/{customer_id}/consent",
+    response_model=ConsentSummaryOut,
+    summary="Current consent per purpose, and the ledger",
+)
+def consent_of(customer_id: CustomerPath, session: SessionDep) -> dict[str, Any]:
+    return asdict(session.consent_of(customer_id))
+
+
+@router.post(
+    IMPORT_PATH,
+    response_model=ConsentImportOut,
+    summary="Import grants and withdrawals from CSV",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The CSV of `vault consent import` (UTF-8 or GB18030).",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def import_consent(request: Request, session: SessionDep) -> dict[str, Any]:
+    """All rows or none: a malformed row stops the import, naming its line. The body is held in
+    memory only (an anonymous in-memory file handed to the library by path), never on disk."""
+    data = await request.body()
+    return await anyio.to_thread.run_sync(lambda: _import(session, data))
+
+
+def _import(session: Session, data: bytes) -> dict[str, Any]:
+    descriptor = os.memfd_create("consent-import.csv", os.MFD_CLOEXEC)
+    try:
+        os.write(descriptor, data)
+        report = session.import_consent(f"/proc/self/fd/{descriptor}")
+    finally:
+        os.close(descriptor)
+    return asdict(report)

@@ -1,0 +1,242 @@
+"""Pushes: customers to a connected system, only as far as each customer consented.
+
+Sharing a customer with a CRM is a provision to another handler (purpose ``crm_sharing``); a
+system whose region is ``abroad`` is also a cross-border transfer (``transfer_abroad``, PIPL
+art. 39). A customer without active consent for every purpose a push needs is skipped and
+counted by reason, never sent. Only fields both purposes allow are sent, as the connector's
+role sees them. What was last sent is kept as a keyed hash per connector and customer
+(``push_state``), so a customer is sent again only when what would be sent has changed.
+
+Erasure requests (one per platform identity an erased customer had) are carried out through
+``Connector.delete`` by connectors that push ``deletions``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+
+from vault.audit import AuditEvent
+from vault.consent import active_customers
+from vault.door import Door
+from vault.errors import ConnectorError
+from vault.store.engine import utcnow
+from vault.store.schema import customers, push_state
+from vault.sync.contract import Connector, OutboundCustomer, PushOutcome
+from vault.sync.report import Counts
+from vault.sync.retry import RetryStats, SyncPolicy, call_with_retries
+
+if TYPE_CHECKING:
+    from vault.access.policy import Policy
+    from vault.vault import Vault
+
+SHARING_PURPOSE = "crm_sharing"
+ABROAD_PURPOSE = "transfer_abroad"
+ActiveCustomers = Callable[["Connection", "Policy", str, Sequence[str]], set[str]]
+"""Which customers' consent for a purpose is active (:func:`vault.consent.active_customers`)."""
+
+
+def required_purposes(connector: Connector) -> list[str]:
+    purposes = [SHARING_PURPOSE]
+    if connector.region == "abroad":
+        purposes.append(ABROAD_PURPOSE)
+    return purposes
+
+
+class Pusher:
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        connector: Connector,
+        door: Door,
+        policy: SyncPolicy,
+        stats: RetryStats,
+        active_customers: ActiveCustomers = active_customers,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.vault = vault
+        self.connector = connector
+        self.name = connector.info.name
+        self.platform = connector.info.platform
+        self.door = door
+        self.policy = policy
+        self.stats = stats
+        self.active_customers = active_customers
+        self.sleep = sleep
+        self.purposes = required_purposes(connector)
+
+    def _fields(self) -> dict[str, str]:
+        """The fields a push may carry and the connector's view of each (clear or masked)."""
+        views: dict[str, str] = {}
+        for purpose in self.purposes:
+            for field, view in self.door._views(purpose).items():
+                if view == "hidden":
+                    views[field] = "hidden"
+                elif views.get(field) != "hidden":
+                    views[field] = "masked" if "masked" in (view, views.get(field)) else view
+        return {f: v for f, v in views.items() if v != "hidden" and f != "platform_id"}
+
+    def _call(self, operation: Callable[[], Sequence[PushOutcome]]) -> Sequence[PushOutcome]:
+        kwargs: dict[str, Any] = {} if self.sleep is None else {"sleep": self.sleep}
+        return call_with_retries(operation, self.policy, self.stats, **kwargs)
+
+    def push(self, counts: Counts, *, dry_run: bool) -> None:
+        """Push every customer changed since its last push, in batches."""
+        for purpose in self.purposes:
+            self.door.authorize("sync", purpose)
+        views = self._fields()
+        batch_size = max(1, self.connector.info.push_batch_size)
+        after = ""
+        while True:
+            with self.vault.reader.connect() as connection:
+                ids = self._changed(connection, after, batch_size)
+            if not ids:
+                return
+            after = ids[-1]
+            self._push_batch(ids, views, counts, dry_run=dry_run)
+
+    def _changed(self, connection: Connection, after: str, limit: int) -> list[str]:
+        joined = customers.outerjoin(
+            push_state,
+            and_(push_state.c.customer_id == customers.c.id, push_state.c.connector == self.name),
+        )
+        return list(
+            connection.execute(
+                select(customers.c.id)
+                .select_from(joined)
+                .where(
+                    customers.c.erased_at.is_(None),
+                    customers.c.wrapped_dek.is_not(None),
+                    customers.c.id > after,
+                    or_(
+                        push_state.c.customer_id.is_(None),
+                        customers.c.updated_at > push_state.c.pushed_at,
+                    ),
+                )
+                .order_by(customers.c.id)
+                .limit(limit)
+            ).scalars()
+        )
+
+    def _push_batch(
+        self, ids: list[str], views: dict[str, str], counts: Counts, *, dry_run: bool
+    ) -> None:
+        store = self.vault.customers
+        with self.vault.reader.connect() as connection:
+            allowed = set(ids)
+            for purpose in self.purposes:
+                active = self.active_customers(connection, self.vault.policy, purpose, ids)
+                if refused := len(allowed - active):
+                    counts.skipped_push[f"no consent: {purpose}"] += refused
+                allowed &= active
+            outbound: list[OutboundCustomer] = []
+            digests: dict[str, bytes] = {}
+            known = dict(
+                connection.execute(
+                    select(push_state.c.customer_id, push_state.c.digest).where(
+                        push_state.c.connector == self.name,
+                        push_state.c.customer_id.in_(bindparam("ids", expanding=True)),
+                    ),
+                    {"ids": sorted(allowed)},
+                )
+                .tuples()
+                .all()
+            )
+            for customer_id in sorted(allowed):
+                stored = store.get(connection, customer_id, only_fields=set(views))
+                external = next(
+                    (i.external_id for i in stored.identities if i.platform == self.platform),
+                    None,
+                )
+                customer = self.door._present(
+                    stored, {f: views.get(f, "hidden") for f in self.vault.catalogue}
+                )
+                fields = {name: value.value for name, value in sorted(customer.fields.items())}
+                digest = self.vault.indexer.digest(
+                    f"push:{self.name}",
+                    json.dumps([external, fields], ensure_ascii=False, sort_keys=True),
+                )
+                if known.get(customer_id) == digest:
+                    counts.skipped_push["unchanged"] += 1
+                    continue
+                if not fields:
+                    counts.skipped_push["no shareable field"] += 1
+                    continue
+                digests[customer_id] = digest
+                outbound.append(
+                    OutboundCustomer(customer_id=customer_id, external_id=external, fields=fields)
+                )
+        if not outbound:
+            return
+        if dry_run:
+            counts.pushed += len(outbound)
+            return
+        outcomes = self._call(lambda: self.connector.push_customers(outbound))
+        by_id = {record.customer_id: record for record in outbound}
+        pushed: list[str] = []
+        now = utcnow()
+        with self.vault.transaction() as connection:
+            for outcome in outcomes:
+                record = by_id.get(outcome.customer_id)
+                if record is None:
+                    raise ConnectorError(
+                        "push answered for a customer it was not sent", connector=self.name
+                    )
+                if not outcome.ok:
+                    counts.failed += 1
+                    continue
+                pushed.append(record.customer_id)
+                if outcome.external_id and outcome.external_id != record.external_id:
+                    store.add_identity(
+                        connection,
+                        record.customer_id,
+                        self.platform,
+                        outcome.external_id,
+                        source=self.name,
+                    )
+                    digests[record.customer_id] = self.vault.indexer.digest(
+                        f"push:{self.name}",
+                        json.dumps(
+                            [outcome.external_id, dict(record.fields)],
+                            ensure_ascii=False,
+                            sort_keys=True,
+                        ),
+                    )
+                self._remember(connection, record.customer_id, digests[record.customer_id], now)
+            counts.pushed += len(pushed)
+            self.door._append(
+                connection,
+                AuditEvent(
+                    action="sync",
+                    purpose=self.purposes[-1],
+                    customer_ids=pushed,
+                    fields=sorted({f for r in outbound for f in r.fields}),
+                    details={
+                        "operation": "push",
+                        "connector": self.name,
+                        "region": self.connector.region,
+                        "purposes": self.purposes,
+                        "sent": len(outbound),
+                        "pushed": len(pushed),
+                        "failed": len(outbound) - len(pushed),
+                    },
+                ),
+            )
+
+    def _remember(
+        self, connection: Connection, customer_id: str, digest: bytes, now: object
+    ) -> None:
+        key = and_(push_state.c.connector == self.name, push_state.c.customer_id == customer_id)
+        if connection.execute(
+            update(push_state).where(key).values(digest=digest, pushed_at=now)
+        ).rowcount:
+            return
+        connection.execute(
+            insert(push_state).values(
+                connector=self.name, customer_id=customer_id, digest=digest, pushed_at=now
+            )
+        )

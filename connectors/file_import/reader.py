@@ -140,7 +140,7 @@ class RowReader:
             yield [cell.strip() for cell in cells]
 
     def _excel_rows(self) -> Iterator[list[str]]:
-        from openpyxl import load_workbook  # type: ignore[import-untyped]
+        from openpyxl import load_workbook
 
         try:
             workbook = load_workbook(self.path, read_only=True, data_only=True)

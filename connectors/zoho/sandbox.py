@@ -118,7 +118,7 @@ class ZohoSandbox(ZohoQueries, Sandbox):
         data_centre: str = "US",
     ) -> None:
         super().__init__(seed=seed, records=records)
-        rng = random.Random(seed)  # noqa: S311  (seeded test data, not secrets)
+        rng = random.Random(seed)
         self.tz = _parse_offset(tz)
         self.token_lifetime = token_lifetime
         self.concurrency = concurrency

@@ -179,6 +179,25 @@ def test_sandbox_merges_query_and_body_and_defaults_data_type_to_json(
     assert "order_sn_increment_get_response" in answer
 
 
+def test_the_request_an_off_the_shelf_sdk_sends_is_served(shop: PinduoduoSandbox) -> None:
+    """PyPI ``pddsdk`` 0.1.15 (``Client(client_id, client_secret, url=...)``) posts form data
+    with ``client_id``, a millisecond ``timestamp``, ``type`` and the business parameters, no
+    ``data_type``, signed md5 upper over every parameter; this is that request, made by hand."""
+    now = time.time()
+    params = {
+        "client_id": shop.client_id,
+        "timestamp": str(int(now * 1000)),
+        "type": INCREMENT,
+        "access_token": shop.credentials()["access_token"],
+        "start_updated_at": str(int(now) - 3600),
+        "end_updated_at": str(int(now) - 1800),
+    }
+    params["sign"] = sign(params, shop.client_secret)
+    answer = httpx.post(f"{shop.url}/api/router", data=params)
+    assert answer.status_code == 200
+    assert "total_count" in answer.json()["order_sn_increment_get_response"]
+
+
 def test_stale_timestamp_is_refused(shop: PinduoduoSandbox) -> None:
     answer = raw_call(shop, {"type": INCREMENT, "timestamp": str(int(time.time()) - 601)})
     assert answer["error_response"]["error_code"] == 10000

@@ -599,3 +599,30 @@ def test_vault_sandbox_prints_one_json_line_with_url_and_credentials() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_errors_never_carry_a_token_a_secret_or_a_receiver_value(fresh: PinduoduoSandbox) -> None:
+    credentials = fresh.credentials()
+    order = next(o for o in fresh.orders.values() if o.ciphertexts)
+    person = fresh.pool[order.buyer]
+    errors: list[Exception] = []
+    for settings in ({"client_secret": "f" * 40}, {"refresh_token": "", "access_token": "x"}):
+        with pytest.raises(PlatformAuthFailed) as caught:
+            connector_for(fresh, **settings).fetch("orders", None)
+        errors.append(caught.value)
+    other = next(sn for sn in fresh.orders if sn != order.order_sn)
+    wrong_tag = f"{other}:{order.ciphertexts['phone']}"
+    with pytest.raises(PlatformRejected) as rejected:
+        connector_for(fresh).decrypt([wrong_tag], scene="shipping")
+    errors.append(rejected.value)
+    for error in errors:
+        text = f"{error} {error!r}"
+        for secret in (
+            credentials["client_secret"],
+            credentials["access_token"],
+            credentials["refresh_token"],
+            order.ciphertexts["phone"],
+            person.phone,
+            person.name,
+        ):
+            assert secret not in text

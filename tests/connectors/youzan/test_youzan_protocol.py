@@ -506,3 +506,23 @@ def test_vault_sandbox_prints_one_json_line_with_url_and_credentials() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_errors_never_carry_a_token_a_secret_or_a_ciphertext(fresh: YouzanSandbox) -> None:
+    connector = connector_for(fresh)
+    record = walk(connector, "orders")[0][0]
+    _, ciphertext = parse_handle(record.buyer.platform_ciphertexts["phone"])
+    errors: list[Exception] = []
+    with pytest.raises(PlatformAuthFailed) as refused:
+        connector_for(fresh, client_secret="wrong").fetch("orders", None)
+    errors.append(refused.value)
+    fresh.expire_tokens()
+    fresh.token_ttl = 0
+    with pytest.raises(PlatformAuthFailed) as expired:
+        connector.fetch("orders", None)
+    errors.append(expired.value)
+    for error in errors:
+        text = f"{error} {error!r}"
+        for secret in (fresh.client_secret, str(connector.client.access_token), ciphertext):
+            assert secret not in text
+        assert fresh.buyer_of(record.order.order_id).phone not in text

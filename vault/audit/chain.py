@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from vault.crypto._hazmat import ed25519_sign, ed25519_verify
 
 EVENT_DOMAIN = b"vault:audit:v1\x00"
@@ -160,7 +162,7 @@ class ChainVerifier:
         if hashlib.sha256(EVENT_DOMAIN + prev_hash + body).digest() != digest:
             self.problem = Problem(seq, "modified", "its record does not match its hash")
             return False
-        record = json.loads(body)
+        record = orjson.loads(body)  # the canonical body is JSON; orjson parses it ~3× faster
         if record.get("seq") != seq:
             self.problem = Problem(
                 seq, "reordered", f"it holds the record of event {record.get('seq')}"

@@ -13,7 +13,8 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import secrets
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -359,20 +360,19 @@ class AuditLog:
         verifier.want_hash_at(c.seq for c in [*stored, *external])
         # Straight from the driver as tuples: verify reads every event there is, and merges in
         # the customer index rows (ordered the same way) to check them against each record.
-        result = connection.exec_driver_sql(
+        events = _driver_rows(
+            connection,
             "SELECT seq, actor, action, purpose, outcome, at, request_id, customer_count, body, "
             "prev_hash, hash FROM audit_events ORDER BY seq",
-            execution_options={"stream_results": True},
         )
-        index = connection.exec_driver_sql(
+        index_rows = _driver_rows(
+            connection,
             "SELECT seq, customer_id FROM audit_event_customers ORDER BY seq, customer_id",
-            execution_options={"stream_results": True},
         )
-        index_rows = iter(index)
         pending = next(index_rows, None)
         problems: list[Problem] = []
         feed = verifier.feed
-        for row in result:
+        for row in events:
             seq, actor, action, purpose, outcome, at, request_id, count, body, prev, digest = row
             indexed: list[str] = []
             while pending is not None and pending[0] <= seq:
@@ -390,8 +390,8 @@ class AuditLog:
                 indexed,
             ):
                 break
-        result.close()
-        index.close()
+        events.close()
+        index_rows.close()
         if verifier.problem is not None:
             problems.append(verifier.problem)
         last_seq = verifier.expected_seq - 1
@@ -430,6 +430,28 @@ class AuditLog:
             select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
         ).one()
         return int(row.seq), bytes(row.hash)
+
+
+def _driver_rows(connection: Connection, sql: str, size: int = 5000) -> Generator[Any, None, None]:
+    """The rows of ``sql`` as the driver's own tuples, streamed in chunks.
+
+    Verify reads every event there is; building SQLAlchemy ``Row`` objects for each was a third
+    of its time. The statements are plain SQL whose columns need no result processing (the
+    caller turns times into text itself). PostgreSQL streams through a server-side (named)
+    cursor, so memory stays flat however long the log; SQLite's cursor steps through the file.
+    """
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    if connection.dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"vault_verify_{secrets.token_hex(4)}")
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        while chunk := cursor.fetchmany(size):
+            yield from chunk
+    finally:
+        cursor.close()
 
 
 def _sqlite_time(text: str) -> str:

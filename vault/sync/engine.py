@@ -26,7 +26,7 @@ from vault.access.principals import Principal
 from vault.audit import AuditEvent
 from vault.consent import ledger, suppression
 from vault.door import Door
-from vault.errors import ConnectorError, VaultError
+from vault.errors import ConnectorError, PlatformProtocolError, VaultError
 from vault.records import NewCustomer
 from vault.store.customers import IDENTITY_INDEX_PREFIX
 from vault.store.engine import as_utc, utcnow
@@ -203,6 +203,12 @@ class SyncEngine:
         records = 0
         while True:
             page = self._fetch(stream, cursor)
+            if page.more and not page.records and not page.rejects and page.cursor == cursor:
+                raise PlatformProtocolError(
+                    f"{stream}: an empty page that does not move the cursor but says there is "
+                    "more (the sync would never end)",
+                    connector=self.name,
+                )
             counts = Counts(pulled=len(page.records) + len(page.rejects))
             try:
                 with self.vault.transaction() as connection:

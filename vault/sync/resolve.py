@@ -122,6 +122,8 @@ class Resolver:
             spec = self.catalogue.get(name)
             if spec is None or name == IDENTITY_FIELD:
                 return Reject(where=where, reason=f"unknown field {name!r}")
+            if not isinstance(raw, str):
+                return Reject(where=where, reason=f"{name}: not text ({type(raw).__name__})")
             try:
                 normalised = spec.normalise(raw)
             except InvalidValue as error:
@@ -138,6 +140,10 @@ class Resolver:
         identity_keys: list[IdentityKey] = []
         for platform, external_id in identities:
             platform = platform.lower()
+            if not platform or not platform.replace("_", "").replace("-", "").isalnum():
+                return Reject(
+                    where=where, reason="identity: a platform name is letters, digits, -, _"
+                )
             if not external_id or not external_id.strip():
                 return Reject(where=where, reason=f"identity:{platform}: empty external id")
             identity_keys.append(

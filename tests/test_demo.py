@@ -19,6 +19,7 @@ def test_demo_creates_a_vault_finds_a_customer_and_audits_everything(tmp_path: P
     assert "60 customers" in out and "Finding a customer by phone written as '+86 " in out
     assert "****" in out and "(hidden)" in out  # the support agent's masked view
     assert "Reading it for marketing is refused" in out
+    assert "holds exactly the" in out and "manifest" in out  # the consented export
     assert "created 2, merged 1" in out and "rejected 1" in out  # the file import step
     assert f"The vault lives in {target}" in out
     token = out.split("admin token (shown once): ")[1].split()[0]

@@ -125,7 +125,7 @@ class SyncEngine:
         source: str | None = None,
         policy: SyncPolicy | None = None,
         on_progress: ProgressCallback | None = None,
-        suppressed: Suppressed | None = None,
+        suppressed: Callable[[Connection, Prepared], bool] | None = None,
         sleep: Callable[[float], None] | None = None,
         action: str = "sync",
         on_rejects: Callable[[Sequence[Reject]], None] | None = None,
@@ -148,7 +148,7 @@ class SyncEngine:
             ranking=SourceRanking.load(vault.home.policy_file("sources.toml")),
             source=source or self.name,
             platform=connector.info.platform,
-            suppressed=suppressed or self._suppressed,
+            suppressed=self._suppressed if suppressed is None else _per_record(suppressed),
         )
 
     def _suppressed(self, connection: Connection, batch: Sequence[Prepared]) -> set[int]:
@@ -527,6 +527,15 @@ class SyncEngine:
                     },
                 ),
             )
+
+
+def _per_record(check: Callable[[Connection, Prepared], bool]) -> Suppressed:
+    """A per-record suppression check (``suppressed=`` of :class:`SyncEngine`) as a batch one."""
+
+    def batch(connection: Connection, records: Sequence[Prepared]) -> set[int]:
+        return {n for n, prepared in enumerate(records) if check(connection, prepared)}
+
+    return batch
 
 
 _NOBODY = ExternalCustomer(external_id="", observed_at=datetime.min.replace(tzinfo=UTC))

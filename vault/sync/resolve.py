@@ -30,6 +30,7 @@ from vault.crypto import BlindIndexer
 from vault.errors import Conflict, InvalidValue
 from vault.fields import FieldCatalogue
 from vault.records import NewCustomer
+from vault.store._bulk import BulkInsert
 from vault.store.customers import IDENTITY_FIELD, IDENTITY_INDEX_PREFIX, CustomerStore
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -45,6 +46,7 @@ from vault.sync.report import Counts, Reject
 from vault.sync.sources import Observation, SourceRanking
 
 LOOKUP_CHUNK = 400  # values per IN (...) list
+_SOURCE_COLUMNS = ("customer_id", "source", "fields", "first_seen_at", "last_seen_at")
 
 IdentityKey = tuple[str, bytes]  # (platform, blind index of the external id)
 IndexKey = tuple[str, bytes]  # (field, blind index of the normalised value)
@@ -223,19 +225,14 @@ class Resolver:
                 ],
                 source=self.source,
             )
-            now = utcnow()
-            connection.execute(
-                insert(customer_sources),
+            sources = BulkInsert(connection, customer_sources, _SOURCE_COLUMNS)
+            now = sources.bind("first_seen_at", utcnow())
+            source = sources.bind("source", self.source)
+            sources.execute(
                 [
-                    {
-                        "customer_id": cid,
-                        "source": self.source,
-                        "fields": ",".join(sorted(p.fields)),
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                    }
+                    (cid, source, ",".join(sorted(p.fields)), now, now)
                     for cid, (_, p) in zip(ids, pending, strict=True)
-                ],
+                ]
             )
             for cid, (position, p) in zip(ids, pending, strict=True):
                 for key in p.identity_keys:

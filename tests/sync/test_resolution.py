@@ -165,3 +165,25 @@ def test_the_same_person_twice_in_one_batch_makes_one_customer(admin: Session) -
         report = admin.sync("shop")
     assert (report.created, report.merged) == (1, 1)
     assert admin.find_by_identity("shop", "b1") == admin.find_by_identity("shop", "b2")
+
+
+def test_a_connector_that_never_advances_fails_clearly_instead_of_looping(admin: Session) -> None:
+    import pytest
+    from sync_static import plugged
+
+    from vault.errors import PlatformProtocolError
+    from vault.sync import Connector, ConnectorInfo, Cursor, Page
+
+    class Stuck(Connector):
+        info = ConnectorInfo(
+            name="stuck",
+            platform="stuck",
+            description="never advances",
+            pulls=frozenset({"customers"}),
+        )
+
+        def fetch(self, stream: str, cursor: Cursor | None) -> Page:
+            return Page(records=[], cursor={"at": 1}, more=True)
+
+    with plugged(Stuck), pytest.raises(PlatformProtocolError, match="never end"):
+        admin.sync("stuck")

@@ -26,7 +26,7 @@ from vault.access.principals import Principal
 from vault.audit import AuditEvent
 from vault.consent import ledger, suppression
 from vault.door import Door
-from vault.errors import ConnectorError, VaultError
+from vault.errors import ConnectorError, PlatformProtocolError, VaultError
 from vault.records import NewCustomer
 from vault.store.customers import IDENTITY_INDEX_PREFIX
 from vault.store.engine import as_utc, utcnow
@@ -125,7 +125,7 @@ class SyncEngine:
         source: str | None = None,
         policy: SyncPolicy | None = None,
         on_progress: ProgressCallback | None = None,
-        suppressed: Suppressed | None = None,
+        suppressed: Callable[[Connection, Prepared], bool] | None = None,
         sleep: Callable[[float], None] | None = None,
         action: str = "sync",
         on_rejects: Callable[[Sequence[Reject]], None] | None = None,
@@ -148,7 +148,7 @@ class SyncEngine:
             ranking=SourceRanking.load(vault.home.policy_file("sources.toml")),
             source=source or self.name,
             platform=connector.info.platform,
-            suppressed=suppressed or self._suppressed,
+            suppressed=self._suppressed if suppressed is None else _per_record(suppressed),
         )
 
     def _suppressed(self, connection: Connection, batch: Sequence[Prepared]) -> set[int]:
@@ -203,6 +203,12 @@ class SyncEngine:
         records = 0
         while True:
             page = self._fetch(stream, cursor)
+            if page.more and not page.records and not page.rejects and page.cursor == cursor:
+                raise PlatformProtocolError(
+                    f"{stream}: an empty page that does not move the cursor but says there is "
+                    "more (the sync would never end)",
+                    connector=self.name,
+                )
             counts = Counts(pulled=len(page.records) + len(page.rejects))
             try:
                 with self.vault.transaction() as connection:
@@ -521,6 +527,15 @@ class SyncEngine:
                     },
                 ),
             )
+
+
+def _per_record(check: Callable[[Connection, Prepared], bool]) -> Suppressed:
+    """A per-record suppression check (``suppressed=`` of :class:`SyncEngine`) as a batch one."""
+
+    def batch(connection: Connection, records: Sequence[Prepared]) -> set[int]:
+        return {n for n, prepared in enumerate(records) if check(connection, prepared)}
+
+    return batch
 
 
 _NOBODY = ExternalCustomer(external_id="", observed_at=datetime.min.replace(tzinfo=UTC))

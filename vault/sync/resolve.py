@@ -30,6 +30,7 @@ from vault.crypto import BlindIndexer
 from vault.errors import Conflict, InvalidValue
 from vault.fields import FieldCatalogue
 from vault.records import NewCustomer
+from vault.store._bulk import BulkInsert
 from vault.store.customers import IDENTITY_FIELD, IDENTITY_INDEX_PREFIX, CustomerStore
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -45,6 +46,7 @@ from vault.sync.report import Counts, Reject
 from vault.sync.sources import Observation, SourceRanking
 
 LOOKUP_CHUNK = 400  # values per IN (...) list
+_SOURCE_COLUMNS = ("customer_id", "source", "fields", "first_seen_at", "last_seen_at")
 
 IdentityKey = tuple[str, bytes]  # (platform, blind index of the external id)
 IndexKey = tuple[str, bytes]  # (field, blind index of the normalised value)
@@ -122,6 +124,8 @@ class Resolver:
             spec = self.catalogue.get(name)
             if spec is None or name == IDENTITY_FIELD:
                 return Reject(where=where, reason=f"unknown field {name!r}")
+            if not isinstance(raw, str):
+                return Reject(where=where, reason=f"{name}: not text ({type(raw).__name__})")
             try:
                 normalised = spec.normalise(raw)
             except InvalidValue as error:
@@ -138,6 +142,10 @@ class Resolver:
         identity_keys: list[IdentityKey] = []
         for platform, external_id in identities:
             platform = platform.lower()
+            if not platform or not platform.replace("_", "").replace("-", "").isalnum():
+                return Reject(
+                    where=where, reason="identity: a platform name is letters, digits, -, _"
+                )
             if not external_id or not external_id.strip():
                 return Reject(where=where, reason=f"identity:{platform}: empty external id")
             identity_keys.append(
@@ -217,19 +225,14 @@ class Resolver:
                 ],
                 source=self.source,
             )
-            now = utcnow()
-            connection.execute(
-                insert(customer_sources),
+            sources = BulkInsert(connection, customer_sources, _SOURCE_COLUMNS)
+            now = sources.bind("first_seen_at", utcnow())
+            source = sources.bind("source", self.source)
+            sources.execute(
                 [
-                    {
-                        "customer_id": cid,
-                        "source": self.source,
-                        "fields": ",".join(sorted(p.fields)),
-                        "first_seen_at": now,
-                        "last_seen_at": now,
-                    }
+                    (cid, source, ",".join(sorted(p.fields)), now, now)
                     for cid, (_, p) in zip(ids, pending, strict=True)
-                ],
+                ]
             )
             for cid, (position, p) in zip(ids, pending, strict=True):
                 for key in p.identity_keys:

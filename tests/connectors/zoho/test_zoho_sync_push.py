@@ -179,11 +179,6 @@ def seeded() -> Iterator[ZohoSandbox]:
         yield running
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vault.sync.operations.sync builds SyncEngine without suppressed= "
-    "(vault.consent.suppression.erased_at is never consulted by a sync)",
-)
 def test_a_pull_after_an_erasure_does_not_recreate_the_customer(
     admin: Session, fast: Vault, seeded: ZohoSandbox
 ) -> None:
@@ -201,10 +196,6 @@ def test_a_pull_after_an_erasure_does_not_recreate_the_customer(
     assert len(admin.list_customers(limit=1000).customer_ids) == 49
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sync engine does not yet carry out erasure requests through Connector.delete",
-)
 def test_erasure_in_the_vault_deletes_the_record_in_zoho(
     admin: Session, fast: Vault, seeded: ZohoSandbox
 ) -> None:

@@ -29,6 +29,7 @@ from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.segments.operations import SegmentOperations
 from vault.store import keystore
 from vault.store.customers import IDENTITY_FIELD
+from vault.sync.decrypt import PlatformDecryptOperations
 from vault.sync.operations import SyncOperations
 
 INTERACTION_FIELD = "note"  # interaction texts are free text, seen as notes are
@@ -39,6 +40,7 @@ class Session(
     DataSubjectOperations,
     ExportOperations,
     SyncOperations,
+    PlatformDecryptOperations,
     SegmentOperations,
     Door,
 ):

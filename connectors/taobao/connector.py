@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.taobao.client import TopClient, format_time, parse_time, yuan_to_fen
-from vault.errors import ConfigError, PlatformProtocolError
+from vault.errors import ConfigError, PlatformProtocolError, PlatformRateLimited
 from vault.records import Order, OrderItem
 from vault.sync.contract import (
     Connector,
@@ -46,7 +48,9 @@ PLATFORM = "taobao"
 OAID_PLATFORM = "taobao_oaid"
 MAX_WINDOW = timedelta(days=1)
 MAX_DECRYPT_BATCH = 20
-MAX_STEPS_PER_FETCH = 48  # empty windows walked in one fetch before handing back a cursor
+MAX_BAN_WAITS = 5  # flow-control bans a detail call waits out itself (see _paced)
+MAX_BAN_WAIT = 10.0  # seconds: a longer ban goes to the engine
+MAX_STEPS_PER_FETCH = 48  # windows read in one fetch (small ones are gathered into one page)
 LIST_FIELDS = (
     "tid,status,type,created,modified,pay_time,consign_time,end_time,payment,total_fee,"
     "post_fee,buyer_open_uid,buyer_nick,seller_nick,orders"
@@ -164,6 +168,9 @@ class TaobaoConnector(Connector):
             )
         except ValueError as exc:
             raise ConfigError(f"connector 'taobao': {exc}") from None
+        # A run is caught up when every shop is read up to when it began (less the settling
+        # time); a run resumed from a killed one's cursor keeps this connector's start.
+        self.run_floor = self.now().replace(microsecond=0) - self.settle
         self._shops: list[tuple[str, str]] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -200,6 +207,12 @@ class TaobaoConnector(Connector):
         window: dict[str, Any] | None = state.get("window")
         if shop_no >= len(shops):
             shop_no, window = 0, None
+        todo: list[str] = list(state.get("todo") or [])
+        if not state or state.get("done"):  # a new run: read every shop up to now
+            self.run_floor = self.now().replace(microsecond=0) - self.settle
+            todo = [nick for nick, _ in shops]
+            shop_no, window = 0, None
+        records: list[ExternalOrder] = []
         for _ in range(MAX_STEPS_PER_FETCH):
             nick, session = shops[shop_no]
             if window is None:
@@ -211,21 +224,38 @@ class TaobaoConnector(Connector):
                 window["pages"] = math.ceil(total / self.page_size)
                 window["page"] = window["pages"]
                 continue
-            records = self._orders(session, trades)
+            records += self._orders(session, trades)
             if page_no > 1:
                 window["page"] = page_no - 1
-                return self._page(records, shop_no, high_water, window, more=True)
+                return self._page(records, shop_no, high_water, window, todo, more=True)
             # The window is read whole: its end is the shop's new high water.
             high_water[nick] = window["end"]
             final = bool(window["final"])
             window = None
             if final:
-                shop_no += 1
-                if shop_no >= len(shops):
-                    return self._page(records, 0, high_water, None, more=False)
-            if records:
-                return self._page(records, shop_no, high_water, None, more=True)
-        return self._page([], shop_no, high_water, window, more=True)
+                todo = [other for other in todo if other != nick]
+                behind = self._behind(shops, high_water, todo)
+                if behind is None:
+                    return self._page(records, 0, high_water, None, [], more=False)
+                shop_no = behind
+            if len(records) >= self.page_size:
+                break  # a page's worth: hand it over (small windows are gathered up to one)
+        return self._page(records, shop_no, high_water, window, todo, more=True)
+
+    def _behind(
+        self, shops: Sequence[tuple[str, str]], high_water: Mapping[str, str], todo: Sequence[str]
+    ) -> int | None:
+        """The next shop to read: one this run has not read yet, else one not read up to when
+        this connector started (a run resumed after a kill reads every shop up to when it
+        started, not only those the killed run had left); None when the run is done."""
+        for number, (nick, _) in enumerate(shops):
+            if nick in todo:
+                return number
+        for number, (nick, _) in enumerate(shops):
+            mark = high_water.get(nick)
+            if mark is None or datetime.fromisoformat(mark) < self.run_floor:
+                return number
+        return None
 
     def _open_window(self, high_water: str | None) -> dict[str, Any]:
         now = self.now().replace(microsecond=0)
@@ -252,10 +282,18 @@ class TaobaoConnector(Connector):
         shop_no: int,
         high_water: Mapping[str, str],
         window: Mapping[str, Any] | None,
+        todo: Sequence[str],
         *,
         more: bool,
     ) -> Page:
-        cursor = {"v": 1, "shop": shop_no, "hw": dict(high_water), "window": window}
+        cursor = {
+            "v": 1,
+            "shop": shop_no,
+            "hw": dict(high_water),
+            "window": window,
+            "todo": list(todo),
+            "done": not more,
+        }
         return Page(records=list(records), cursor=cursor, more=more)
 
     def _list(
@@ -264,7 +302,7 @@ class TaobaoConnector(Connector):
         start = datetime.fromisoformat(window["start"])
         end = datetime.fromisoformat(window["end"])
         assert end - start <= MAX_WINDOW  # never send what the platform refuses
-        body = self.client.call(
+        body = self._paced(
             "taobao.trades.sold.increment.get",
             {
                 "fields": LIST_FIELDS,
@@ -274,7 +312,7 @@ class TaobaoConnector(Connector):
                 "page_size": str(self.page_size),
                 "use_has_next": "false",
             },
-            session=session,
+            session,
         )
         total = body.get("total_results", 0)
         if not isinstance(total, int):
@@ -289,10 +327,10 @@ class TaobaoConnector(Connector):
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="taobao-detail")
 
             def detail(trade: dict[str, Any]) -> dict[str, Any]:
-                body = self.client.call(
+                body = self._paced(
                     "taobao.trade.fullinfo.get",
                     {"fields": DETAIL_FIELDS, "tid": str(trade.get("tid"))},
-                    session=session,
+                    session,
                 )
                 full = body.get("trade")
                 if not isinstance(full, dict):
@@ -302,6 +340,22 @@ class TaobaoConnector(Connector):
             for trade, full in zip(lacking, self._pool.map(detail, lacking), strict=True):
                 details[trade.get("tid")] = full
         return [to_external_order({**t, **details.get(t.get("tid"), {})}) for t in trades]
+
+    def _paced(self, method: str, params: Mapping[str, str], session: str) -> dict[str, Any]:
+        """A call that waits out a short flow-control ban itself.
+
+        A page takes a list call and one detail call per trade; were a ban to fail the whole
+        page, the engine would retry all of them and, with a small per-app bucket, might never
+        get through. So a ban the platform names (at most ``MAX_BAN_WAIT`` seconds) is waited
+        here, a few times; a longer or unnamed one goes to the engine like any error."""
+        for _ in range(MAX_BAN_WAITS):
+            try:
+                return self.client.call(method, params, session=session)
+            except PlatformRateLimited as error:
+                if error.retry_after is None or error.retry_after > MAX_BAN_WAIT:
+                    raise
+                time.sleep(error.retry_after + random.uniform(0, 0.25))  # noqa: S311 (jitter)
+        return self.client.call(method, params, session=session)
 
     # --- decryption ----------------------------------------------------------------------------
 

@@ -302,6 +302,7 @@ class TaobaoSandbox(Sandbox):
         self._bucket: _Bucket | None = None
         self._isp_faults: list[_IspFault] = []
         self.mutate_between_pages = False
+        self.bans_served = 0  # code-7 answers of the token bucket
         self.decrypt_calls: Counter[str] = Counter()  # scene -> oaids decrypted
         self.call_counts: Counter[str] = Counter()  # method -> calls served (signed and valid)
         self._request_seq = 0
@@ -604,10 +605,12 @@ class TaobaoSandbox(Sandbox):
         if bucket is not None:
             now = self.clock().timestamp()
             if now < bucket.banned_until:
+                self.bans_served += 1
                 raise _ban(bucket.banned_until - now)
             bucket.tokens = min(bucket.burst, bucket.tokens + (now - bucket.updated) * bucket.rate)
             bucket.updated = now
             if bucket.tokens < 1:
+                self.bans_served += 1
                 bucket.banned_until = now + bucket.ban_seconds
                 raise _ban(bucket.ban_seconds)
             bucket.tokens -= 1

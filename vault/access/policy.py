@@ -23,6 +23,7 @@ ACTIONS = (
     "write",
     "import",
     "sync",
+    "decrypt",
     "export",
     "erase",
     "consent",
@@ -40,6 +41,9 @@ LEGAL_BASES = (
     "legitimate_interests",
 )
 ALL = "*"
+SCENES = ("shipping", "after_sales", "customer_service")
+"""Why a platform may be asked to decrypt its own ciphertext (Taobao's OAID decrypt scenes,
+Pinduoduo's batch decrypt): a purpose lists the scenes it allows in ``scenes = [...]``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,10 @@ class Purpose:
     fields: frozenset[str]
     retention_days: int
     version: int = 1  # bumped when the purpose's terms change; older grants need renewal
+    scenes: frozenset[str] = frozenset()  # platform-decryption scenes this purpose allows
+
+    def allows_scene(self, scene: str) -> bool:
+        return scene in self.scenes
 
     def allows_field(self, field: str) -> bool:
         return ALL in self.fields or field in self.fields
@@ -123,6 +131,10 @@ def load_purposes(path: Path, catalogue: FieldCatalogue) -> dict[str, Purpose]:
         version = entry.get("version", 1)
         if not isinstance(version, int) or version < 1:
             raise ConfigError(f"{where} version must be a whole number from 1")
+        scenes = _names(entry.get("scenes", []), where=f"{where} scenes")
+        if ALL in scenes:
+            raise ConfigError(f'{where} scenes must name each scene; "*" is not allowed')
+        _unknown(scenes, SCENES, where=f"{where} scenes", kind="scenes")
         purposes[name] = Purpose(
             name=name,
             description=str(entry.get("description", "")),
@@ -131,6 +143,7 @@ def load_purposes(path: Path, catalogue: FieldCatalogue) -> dict[str, Purpose]:
             fields=fields,
             retention_days=retention,
             version=version,
+            scenes=scenes,
         )
     return purposes
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 # Each module attaches its commands to `cli` when imported (one line per area).
 import vault.cli._core
 import vault.cli.consent
+import vault.cli.decrypt
 import vault.cli.dsar
 import vault.cli.export
 import vault.cli.sandbox
+import vault.cli.segments
 import vault.cli.serve
 import vault.cli.sync  # noqa: F401
 from vault.cli._base import cli, fail

@@ -438,6 +438,20 @@ push_state = Table(
     Column("pushed_at", TS, nullable=False),
 )
 
+# --- platform decryption (migration 0006) -------------------------------------------------------
+
+platform_decrypt_usage = Table(
+    "platform_decrypt_usage",
+    metadata,
+    Column("connector", String(64), primary_key=True),
+    Column("scene", String(32), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD in UTC
+    Column("calls", Integer, nullable=False),  # requests that reached the platform
+    Column("decrypted", Integer, nullable=False),  # values the platform decrypted
+    Column("denied", Integer, nullable=False),  # requests the vault refused (no call made)
+    Column("updated_at", TS, nullable=False),
+)
+
 # --- segments (migration 0005) ------------------------------------------------------------------
 
 customer_segments = Table(

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import Any
 
-from conftest import settings_for
+from taobao_helpers import settings_for
 
 from connectors.taobao.client import parse_time
 from connectors.taobao.connector import TaobaoConnector, parse_handle

@@ -117,7 +117,9 @@ def test_a_customer_without_any_consent_is_never_sent(admin: Session, crm: Fxiao
     assert report.pushed == 0 and in_crm(crm, nobody) == []
 
 
-@pytest.mark.parametrize("fault", ["30004", "server_error", "lost_answer", "token_expired"])
+@pytest.mark.parametrize(
+    "fault", ["30004", "server_error", "drop", "malformed", "lost_answer", "token_expired"]
+)
 def test_faults_during_a_push_end_with_one_record_per_customer(
     admin: Session, fast: Vault, crm: FxiaokeSandbox, fault: str
 ) -> None:
@@ -126,8 +128,8 @@ def test_faults_during_a_push_end_with_one_record_per_customer(
     create = "/data/create"
     if fault == "30004":
         crm.faults.inject("rate_limit", match=create, after=2, times=2)
-    elif fault == "server_error":
-        crm.faults.inject("server_error", match=create, after=1, times=2)
+    elif fault in ("server_error", "drop", "malformed"):
+        crm.faults.inject(fault, match=create, after=1, times=2)
     elif fault == "lost_answer":
         crm.hold_answers(match=create, seconds=1.0, times=2)
     else:

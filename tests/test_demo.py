@@ -19,11 +19,14 @@ def test_demo_creates_a_vault_finds_a_customer_and_audits_everything(tmp_path: P
     assert "60 customers" in out and "Finding a customer by phone written as '+86 " in out
     assert "****" in out and "(hidden)" in out  # the support agent's masked view
     assert "Reading it for marketing is refused" in out
+    assert "holds exactly the" in out and "manifest" in out  # the consented export
+    assert "created 2, merged 1" in out and "rejected 1" in out  # the file import step
     assert f"The vault lives in {target}" in out
     token = out.split("admin token (shown once): ")[1].split()[0]
     with Vault.open(target) as vault:
         admin = vault.session(token, purpose="administration")
-        assert len(admin.list_customers(limit=100).customer_ids) == 60
+        # 60 generated, and 2 new ones from the demo's file import (its third row joins one)
+        assert len(admin.list_customers(limit=100).customer_ids) == 62
         assert admin.audit_verify().ok
         denied = admin.audit_query(AuditQuery(outcome="denied"))
         assert [e["actor"] for e in denied] == ["support-agent"]

@@ -24,7 +24,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = ("vault.export.formats",)
 
 _log = structlog.get_logger("vault.plugins")
 _manager: pluggy.PluginManager | None = None
-_load_errors: dict[str, str] = {}
+_load_errors: dict[str, str] = {}  # entry points that failed to load, for the process
+_contribution_errors: dict[str, str] = {}  # plugins whose connectors were refused, last look
 
 
 def _new_manager() -> pluggy.PluginManager:
@@ -52,9 +53,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def plugin_load_errors() -> dict[str, str]:
-    """Plugins that failed to load, by entry-point name, with the error's type and message."""
+    """Plugins that failed to load or whose connectors were refused, by name, with the reason.
+
+    Load failures last for the process; refused contributions are those of the plugins
+    registered now (a plugin unregistered since is no longer reported).
+    """
     get_plugin_manager()
-    return dict(_load_errors)
+    connector_classes()
+    return {**_load_errors, **_contribution_errors}
 
 
 def connector_classes() -> dict[str, tuple[type[Connector], str]]:
@@ -67,22 +73,23 @@ def connector_classes() -> dict[str, tuple[type[Connector], str]]:
 
     manager = get_plugin_manager()
     found: dict[str, tuple[type[Connector], str]] = {}
+    refused: dict[str, str] = {}
     for impl in reversed(manager.hook.vault_register_connectors.get_hookimpls()):
         plugin = manager.get_name(impl.plugin) or repr(impl.plugin)
         try:
             classes = cast("list[type[Connector]]", impl.function() or [])
         except Exception as exc:  # a broken plugin must not stop the others
-            _load_errors[plugin] = f"{type(exc).__name__}: {exc}"
+            refused[plugin] = f"{type(exc).__name__}: {exc}"
             continue
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Connector)):
-                _load_errors[plugin] = f"contributed {cls!r}, which is not a Connector subclass"
+                refused[plugin] = f"contributed {cls!r}, which is not a Connector subclass"
                 continue
             name = cls.info.name
             if name in found:
-                _load_errors[plugin] = (
-                    f"connector {name!r} is already contributed by {found[name][1]}"
-                )
+                refused[plugin] = f"connector {name!r} is already contributed by {found[name][1]}"
                 continue
             found[name] = (cls, plugin)
+    _contribution_errors.clear()
+    _contribution_errors.update(refused)
     return found

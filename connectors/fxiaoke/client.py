@@ -5,7 +5,8 @@ The protocol (``/work/shared/protocols/crm-zoho-fxiaoke.md`` Part B):
 * ``POST /cgi/corpAccessToken/get/V2`` with ``appId``, ``appSecret``, ``permanentCode`` gives a
   ``corpAccessToken`` (``expiresIn`` seconds, 7200) and the tenant's ``corpId``. The token is
   reused until :data:`TOKEN_MARGIN` seconds before it expires (as Fenxiang's own demo does),
-  and fetched by one caller at a time: the token endpoint allows no concurrent calls.
+  shared by every client of the same tenant in the process (one per sync run), and fetched by
+  one caller at a time: the token endpoint allows no concurrent calls and about 10 a minute.
 * Every business call is ``POST`` + JSON, with ``corpAccessToken``, ``corpId`` and
   ``currentOpenUserId`` (the operator, whose data permissions apply) at the top level of the
   body and the payload under ``data``; ``?thirdTraceId=<uuid4>`` on each call.
@@ -19,13 +20,14 @@ Errors never carry a value of the request: only paths, codes, Fenxiang's message
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -185,6 +187,26 @@ class _Token:
     refresh_at: float  # clock time after which a new token is fetched
 
 
+@dataclass(slots=True)
+class _TokenSlot:
+    """Where one app's token for one tenant lives, with the lock of its single fetch."""
+
+    token: _Token | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_SLOTS: dict[tuple[str, str, str], _TokenSlot] = {}
+_SLOTS_LOCK = threading.Lock()
+
+
+def _shared_slot(base_url: str, app_id: str, permanent_code: str) -> _TokenSlot:
+    """The process-wide slot of (host, app, tenant): every client of the same tenant in this
+    process (one per sync run) shares one token, as Fenxiang asks (≤10 token calls a minute)."""
+    tenant = hashlib.sha256(permanent_code.encode("utf-8")).hexdigest()
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault((base_url, app_id, tenant), _TokenSlot())
+
+
 class FxiaokeClient:
     """One tenant's OpenAPI session: the token, body auth and the error map.
 
@@ -220,8 +242,12 @@ class FxiaokeClient:
             timeout=httpx.Timeout(timeout),
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
-        self._token: _Token | None = None
-        self._token_lock = threading.Lock()
+        # A clock of its own (a test's) means a token of its own; otherwise one per tenant.
+        self._slot = (
+            _shared_slot(self.base_url, app_id, permanent_code)
+            if clock is time.monotonic
+            else _TokenSlot()
+        )
         self._pacer = _Pacer(calls_per_window, clock=clock, sleep=sleep)
         self.token_fetches = 0  # how many times the token endpoint was called
 
@@ -235,21 +261,22 @@ class FxiaokeClient:
 
         One fetch at a time: callers that find the lock held wait for that fetch and use its
         token (the token endpoint refuses concurrent calls and allows about 10 a minute)."""
-        current = self._token
+        slot = self._slot
+        current = slot.token
         if current is not None and self._clock() < current.refresh_at:
             return current
-        with self._token_lock:
-            current = self._token
+        with slot.lock:
+            current = slot.token
             if current is not None and self._clock() < current.refresh_at:
                 return current
-            self._token = self._fetch_token()
-            return self._token
+            slot.token = self._fetch_token()
+            return slot.token
 
     def invalidate(self, stale: _Token) -> None:
         """Forget ``stale`` (the platform said it expired) unless another thread replaced it."""
-        with self._token_lock:
-            if self._token is stale:
-                self._token = None
+        with self._slot.lock:
+            if self._slot.token is stale:
+                self._slot.token = None
 
     def _fetch_token(self) -> _Token:
         self.token_fetches += 1

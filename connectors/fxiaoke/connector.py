@@ -27,6 +27,7 @@ is raised for the engine to retry, and a record Fenxiang refuses is a failed out
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -59,6 +60,8 @@ DEFAULT_FIELD_MAP = (
     "name=name,phone=mobile1,email=email,address=add,birthday=date_of_birth,note=remark"
 )
 DATE_TYPES = frozenset({"date", "date_time"})
+MASK = "*"
+_MAINLAND_MOBILE = re.compile(r"\+861[3-9]\d{9}")
 WRITABLE_TYPES = frozenset({"text", "long_text", "email", "phone_number", "date", "date_time"})
 
 
@@ -269,7 +272,10 @@ class FxiaokeConnector(Connector):
             return self._fetch_full(cursor)
         if phase == "changes":
             return self._fetch_changes(int(cursor["t"]), str(cursor["id"]))
-        raise ValueError(f"fxiaoke: not a cursor of this connector: {sorted(cursor)}")
+        raise ConfigError(
+            f"fxiaoke: the saved cursor (keys {sorted(cursor)}) is not one this connector "
+            "writes; run a full sync (vault sync fxiaoke --full)"
+        )
 
     def _fetch_full(self, cursor: Cursor) -> Page:
         mark = cursor["mark"]
@@ -391,16 +397,23 @@ class FxiaokeConnector(Connector):
         return found
 
     def _values(self, record: OutboundCustomer, types: Mapping[str, str]) -> dict[str, Any]:
+        """The record as Fenxiang fields: dates in epoch ms, mainland mobiles as 11 digits.
+
+        A masked value (``138****8000``, ``张*``: all a shop gave) is never sent: it would
+        overwrite what the sales team typed in the CRM with something nobody can use."""
         values: dict[str, Any] = {self.key_field: record.customer_id}
         for vault_field, value in record.fields.items():
             crm_field = self.field_map.get(vault_field)
-            if crm_field is None or types.get(crm_field) not in WRITABLE_TYPES:
+            kind = types.get(crm_field or "")
+            if crm_field is None or kind not in WRITABLE_TYPES or MASK in value:
                 continue
-            if types[crm_field] in DATE_TYPES:
+            if kind in DATE_TYPES:
                 try:
                     values[crm_field] = _ms_of(value)
                 except ValueError:
-                    continue  # a masked or partial date is not sent
+                    continue  # a partial date is not sent
+            elif kind == "phone_number" and _MAINLAND_MOBILE.fullmatch(value):
+                values[crm_field] = value[3:]
             else:
                 values[crm_field] = value
         return values

@@ -237,7 +237,9 @@ class FxiaokeSandbox(Sandbox):
         self.token_delay = token_delay  # seconds a token fetch takes (to show single-flight)
         self.app_id = f"FSAID_{seed:04x}a51c7"
         self.app_secret = f"sandbox-secret-{seed}"
-        self.permanent_code = f"sandbox-permanent-{seed}"
+        # One tenant authorisation per emulator: a client's token cache never mistakes a
+        # new sandbox on a reused port for the last one.
+        self.permanent_code = f"sandbox-permanent-{seed}-{uuid.uuid4().hex[:12]}"
         self.corp_id = f"FSCID_{seed:04X}F3A2C"
         self.ea = f"fs{seed:04d}"
         self.employees = {"FSUID_ADMIN1000": "1000", "FSUID_SALES1001": "1001"}
@@ -339,6 +341,16 @@ class FxiaokeSandbox(Sandbox):
             found.update(values)
             found["last_modified_time"] = at if at is not None else self._now_ms()
             found["last_modified_by"] = ["1001"]
+
+    def add_record(self, api: str = "ContactObj", *, at: int | None = None, **values: Any) -> str:
+        """A salesperson types a record into the Fenxiang app (at ``at``, epoch ms)."""
+        with self.lock:
+            moment = at if at is not None else self._now_ms()
+            record = self._blank(api, moment, moment)
+            record.update(values)
+            record["created_by"] = record["last_modified_by"] = ["1001"]
+            self._insert(api, record)
+            return str(record["_id"])
 
     def remove(self, record_id: str, api: str = "ContactObj") -> None:
         """A salesperson deletes a record for good (void, then delete from the recycle bin)."""

@@ -21,6 +21,7 @@ takes those handles. A sync never decrypts.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -62,6 +63,9 @@ PAGE_SIZE = 100
 DECRYPT_BATCH = 100
 SCENES = frozenset({"shipping", "after_sales", "customer_service"})
 DECRYPTED_FIELDS = {5: "name", 6: "phone", 7: "address", 8: "street"}
+
+_DECRYPT_LOCK = threading.Lock()
+_LAST_DECRYPT: dict[tuple[str, str], float] = {}  # (client_id, mall_id) -> last decrypt call
 
 STATUSES = {1: "paid", 2: "shipped", 3: "completed"}
 """``order_status`` to the vault's status; a refund status overrides it (:func:`order_status`)."""
@@ -269,7 +273,7 @@ class PinduoduoConnector(Connector):
             quota_code=quota_code,
             clock=type(self).clock,
         )
-        self._last_decrypt: float | None = None
+        self._limiter_key = (self.settings["client_id"], self.shop)
 
     def close(self) -> None:
         self.client.close()
@@ -401,7 +405,8 @@ class PinduoduoConnector(Connector):
                     },
                 )
             finally:
-                self._last_decrypt = type(self).clock()  # when the platform saw the call
+                with _DECRYPT_LOCK:  # when the platform saw the call
+                    _LAST_DECRYPT[self._limiter_key] = type(self).clock()
             by_pair = {(parsed[h][0], parsed[h][1]): h for h in batch}
             answers = payload.get("data_decrypt_list")
             if not isinstance(answers, list):
@@ -420,8 +425,13 @@ class PinduoduoConnector(Connector):
         return clear
 
     def _wait_for_decrypt_slot(self) -> None:
-        if self._last_decrypt is not None:
-            wait = self._last_decrypt + self.decrypt_interval - type(self).clock()
+        """The platform's out-of-cloud limiter is per app and shop, so this one is kept per
+        process for every connector instance of that app and shop (the door makes a new
+        connector for each decrypt)."""
+        with _DECRYPT_LOCK:
+            last = _LAST_DECRYPT.get(self._limiter_key)
+        if last is not None:
+            wait = last + self.decrypt_interval - type(self).clock()
             if wait > 0:
                 if wait > 60:
                     raise PlatformRateLimited(

@@ -444,6 +444,8 @@ class PinduoduoSandbox(Sandbox):
             timestamp = int(params.get("timestamp", ""))
         except ValueError:
             return self._error(PARAMETER_ERROR, "timestamp不合法", sub_msg="timestamp", api=api)
+        if timestamp > 10**11:  # milliseconds, as some clients send (PyPI pddsdk 0.1.15)
+            timestamp //= 1000
         if abs(timestamp - self.clock()) > TIMESTAMP_SKEW:
             return self._error(PARAMETER_ERROR, "timestamp已过期", sub_msg="timestamp", api=api)
         expected = sign(params, self.client_secret)

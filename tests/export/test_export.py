@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vault import AccessDenied, AuditQuery, Vault
+from vault import AccessDenied, AuditQuery, Order, Vault
 from vault.access.policy import Role
 from vault.cli import cli
 from vault.export import manifest_path
@@ -254,3 +254,30 @@ def test_cli_export_writes_the_file_and_its_manifest(
     refused = CliRunner().invoke(cli, [*args, "--fields", "phone"], env=env)
     assert refused.exit_code == 1 and "phone" in refused.stderr
     assert not target.exists()  # no partial file left behind
+
+
+def test_segment_filter_composes_with_consent(admin: Session) -> None:
+    buyer, browser, other_buyer = people(admin, 3)
+    at = datetime.now(UTC) - timedelta(days=3)
+    for n, cid in enumerate((buyer, other_buyer)):
+        admin.record_order(
+            Order(
+                platform="youzan",
+                shop="s",
+                order_id=f"O{n}",
+                status="completed",
+                currency="CNY",
+                total_amount=5000,
+                created_at=at,
+                paid_at=at,
+                updated_at=at,
+                customer_id=cid,
+            ),
+            source="test",
+        )
+    for cid in (buyer, browser):
+        admin.grant_consent(cid, "marketing_sms", source="web-form")
+    rows = export_rows(admin, "marketing_sms", segment="stage:first_purchase")
+    assert [r["customer_id"] for r in rows] == [buyer]
+    everyone = export_rows(admin, "customer_service", segment="stage:first_purchase")
+    assert {r["customer_id"] for r in everyone} == {buyer, other_buyer}

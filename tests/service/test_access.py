@@ -3,6 +3,7 @@ allowed answer equal to what the library gives the same principal for the same p
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -130,11 +131,27 @@ ENDPOINTS: dict[str, Endpoint] = {
     "audit verify": Endpoint(
         "audit", "POST", "/v1/audit/verify", lambda s, w: s.audit_verify().ok, compare=False
     ),
+    "export": Endpoint(
+        "export",
+        "POST",
+        "/v1/exports",
+        lambda s, w: s.export(s.purpose or "", io.BytesIO()),
+        body={},
+        compare=False,
+    ),
     "public key": Endpoint(
         "audit",
         "GET",
         "/v1/audit/public-key",
         lambda s, w: {"algorithm": "ed25519", "public_key": s.audit_public_key().hex()},
+    ),
+    "erase": Endpoint(  # last: it erases the world's customer
+        "erase",
+        "POST",
+        "/v1/customers/{cid}/erase",
+        lambda s, w: s.erase_customer(w.customer_id, reason="DSAR-1"),
+        body={"reason": "DSAR-1"},
+        compare=False,
     ),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -269,6 +270,7 @@ class ToyShopSandbox(Sandbox):
         self.deleted: list[str] = []
         self.pushed_batches: list[list[dict[str, Any]]] = []
         self._ids = itertools.count(1)
+        self.delay = 0.0  # seconds added to every answer (to kill a client mid-run)
 
     def credentials(self) -> dict[str, str]:
         return {"client_id": self.client_id, "client_secret": self.client_secret}
@@ -281,6 +283,8 @@ class ToyShopSandbox(Sandbox):
             self.tokens.clear()
 
     def handle(self, request: Request) -> Response:
+        if self.delay:
+            time.sleep(self.delay)
         with self.lock:
             if request.path == "/oauth/token":
                 form = request.form()

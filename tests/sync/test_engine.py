@@ -162,3 +162,45 @@ def test_quota_exhausted_and_refused_credentials_stop_with_the_cursor_kept(
         admin.sync("toyshop", streams=["customers"])
     assert cursor_of(fast_retries, "customers") == {"after": "C000019"}
     assert count(fast_retries, customers) == 20
+
+
+def test_progress_is_reported_after_every_committed_batch(
+    admin: Session, toyshop: sync_toyshop.ToyShopSandbox
+) -> None:
+    from vault.sync.engine import Progress
+
+    admin.configure_connector("toyshop", toyshop.settings())
+    seen: list[Progress] = []
+    admin.sync("toyshop", streams=["customers"], on_progress=seen.append)
+    assert [p.batches for p in seen] == [1, 2, 3]
+    assert seen[-1].counts.created == 60 and seen[-1].stream == "customers"
+
+
+def test_no_value_or_secret_reaches_a_log_line_or_an_audit_event(
+    admin: Session,
+    fast_retries: Vault,
+    toyshop: sync_toyshop.ToyShopSandbox,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: object,
+) -> None:
+    import sys
+
+    from vault.audit import AuditQuery
+    from vault.log import configure_logging
+
+    configure_logging(level="DEBUG")  # to this test's captured stderr
+    try:
+        admin.configure_connector("toyshop", toyshop.settings())
+        toyshop.faults.inject("server_error", match="/v1/customers", after=1, times=2)
+        admin.sync("toyshop")
+        out, err = capfd.readouterr()
+    finally:
+        import structlog
+
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
+    events = json.dumps(admin.audit_query(AuditQuery(limit=None)), ensure_ascii=False)
+    for text in (out + err, events):
+        assert toyshop.client_secret not in text
+        for row in toyshop.customers:
+            assert row["name"] not in text and row["email"] not in text
+            assert row["mobile"] not in text

@@ -90,3 +90,34 @@ def test_a_dry_run_push_counts_but_sends_nothing(admin: Session, vault: Vault) -
     with plugged(crm):
         report = admin.sync("crm", dry_run=True)
     assert report.pushed == 1 and crm.pushed == []
+
+
+def test_consent_signals_from_the_platform_reach_the_ledger_once_and_gate_the_push(
+    admin: Session, vault: Vault
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from vault.store.schema import consent_events
+    from vault.sync import ConsentSignal, ExternalCustomer
+
+    at = datetime.now(UTC) - timedelta(days=1)
+    record = ExternalCustomer(
+        external_id="c-1",
+        observed_at=at,
+        fields={"name": "郑九", "phone": "13512345678"},
+        consent=[ConsentSignal(purpose="crm_sharing", granted=True, at=at, evidence="form-7")],
+    )
+    crm = static_connector("crm", [[record]], pushes=frozenset({"customers"}))
+    crm.pushed.clear()
+    with plugged(crm):
+        first = admin.sync("crm")
+        again = admin.sync("crm", full=True)
+    assert first.counts.consent == 1 and again.counts.consent == 0
+    customer_id = admin.find_by_identity("crm", "c-1")
+    assert customer_id is not None
+    with vault.engine.connect() as connection:
+        entries = connection.execute(select(func.count()).select_from(consent_events)).scalar_one()
+    assert entries == 1
+    assert [r.customer_id for r in crm.pushed] == [customer_id]

@@ -106,19 +106,25 @@ def test_a_masked_value_alone_is_stored_as_masked_and_never_indexed(
 
 
 def test_a_lower_ranked_newer_source_does_not_overwrite_and_a_masked_one_never_does(
-    admin: Session,
+    admin: Session, vault: Vault
 ) -> None:
-    # zoho ranks 70, taobao 40 (policies/sources.toml)
-    zoho = static_connector("zoho", [[person("z1", 0, phone="13900001111", name="王芳")]])
-    taobao = static_connector(
-        "taobao", [[person("t1", 60, phone="13900001111", name="王小芳", address="上海市")]]
+    ranking = vault.home.path / "policies" / "sources.toml"
+    ranking.write_text(
+        ranking.read_text(encoding="utf-8").replace(
+            "\n[sources]\n", "\n[sources]\ncrm_hi = 90\nshop_lo = 10\n"
+        ),
+        encoding="utf-8",
     )
-    with plugged(zoho, taobao):
-        admin.sync("zoho")
-        admin.sync("taobao")
+    crm = static_connector("crm_hi", [[person("z1", 0, phone="13900001111", name="王芳")]])
+    shop = static_connector(
+        "shop_lo", [[person("t1", 60, phone="13900001111", name="王小芳", address="上海市")]]
+    )
+    with plugged(crm, shop):
+        admin.sync("crm_hi")
+        admin.sync("shop_lo")
     customer_id = admin.find_customers("phone", "13900001111", purpose="administration")[0]
     customer = admin.get_customer(customer_id, purpose="administration")
-    assert customer.get("name") == "王芳" and customer.fields["name"].source == "zoho"
+    assert customer.get("name") == "王芳" and customer.fields["name"].source == "crm_hi"
     assert customer.get("address") == "上海市"
 
 

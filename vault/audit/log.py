@@ -128,7 +128,12 @@ class AuditLog:
             named if isinstance(named, SortedIds) and named.in_order else sorted(set(named))
         )
         count = len(ids)
-        customers: dict[str, Any] = {"count": count, "digest": sorted_customer_digest(ids)}
+        digest_of_ids = (
+            ids.digest
+            if isinstance(ids, SortedIds) and ids.in_order
+            else sorted_customer_digest(ids)
+        )
+        customers: dict[str, Any] = {"count": count, "digest": digest_of_ids}
         if count <= INLINE_CUSTOMER_IDS:
             customers["ids"] = list(ids)
         body = canonical(

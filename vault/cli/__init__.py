@@ -16,6 +16,7 @@ import vault.cli.decrypt
 import vault.cli.dsar
 import vault.cli.export
 import vault.cli.sandbox
+import vault.cli.segments
 import vault.cli.serve
 import vault.cli.sync  # noqa: F401
 from vault.cli._base import cli, fail

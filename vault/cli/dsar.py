@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
 
-from vault.cli._base import State, cli, emit_json, pass_state
+from vault.cli._base import State, cli, emit_json, parse_assignments, pass_state, purpose_option
 
 
 @cli.group()
@@ -30,3 +33,66 @@ def dsar_erase(state: State, customer_id: str, reason: str, as_json: bool) -> No
         f"{report.identities} identities removed, {report.suppression_entries} suppression "
         f"entries; erasure requested from: {systems}."
     )
+
+
+@dsar.command("export")
+@click.argument("customer_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@purpose_option
+@pass_state
+def dsar_export(state: State, customer_id: str, output: Path, purpose: str | None) -> None:
+    """Write everything held on CUSTOMER_ID (fields, orders, consent, accesses, recipients) as
+    JSON to FILE."""
+    document = state.session(purpose).dsar_export(customer_id)
+    output.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+    click.echo(
+        f"Wrote {output}: {len(document['customer']['fields'])} fields, "
+        f"{len(document['orders'])} orders, {len(document['accesses'])} accesses, "
+        f"{len(document['recipients'])} recipients.",
+        err=True,
+    )
+
+
+@dsar.command("correct")
+@click.argument("customer_id")
+@click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def dsar_correct(
+    state: State, customer_id: str, assignments: tuple[str, ...], as_json: bool
+) -> None:
+    """Rectify fields of CUSTOMER_ID at their request (provenance: dsar)."""
+    changed = state.session().dsar_correct(customer_id, parse_assignments(assignments, "FIELD"))
+    if as_json:
+        emit_json({"id": customer_id, "changed": changed})
+    else:
+        click.echo(f"Corrected: {', '.join(changed) if changed else 'nothing'}")
+
+
+@cli.group()
+def retention() -> None:
+    """Apply the purposes' and the field catalogue's retention periods."""
+
+
+@retention.command("run")
+@click.option(
+    "--dry-run/--apply", default=True, show_default=True, help="Report only (default), or act."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def retention_run(state: State, dry_run: bool, as_json: bool) -> None:
+    """Erase customers no purpose holds any more and remove field values past their retention."""
+    report = state.session().run_retention(dry_run=dry_run)
+    if as_json:
+        emit_json(report.to_json())
+        return
+    verb = "would erase" if dry_run else "erased"
+    click.echo(
+        f"Checked {report.checked} customers: {verb} "
+        f"{len(report.expired) if dry_run else report.erased} past every purpose's retention."
+    )
+    for name, count in sorted(report.fields.items()):
+        action = "would remove" if dry_run else "removed"
+        click.echo(f"  field {name}: {action} {count} values past its retention")
+    if dry_run:
+        click.echo("Dry run: nothing changed. Run with --apply to act.", err=True)

@@ -13,7 +13,12 @@ from vault.export import manifest_path
 @cli.command("export")
 @click.option("--purpose", envvar="VAULT_PURPOSE", required=True, help="What the export is for.")
 @click.option("--tag", "tags", multiple=True, help="Only customers with this tag (repeatable).")
-@click.option("--segment", help="Only the members of this segment.")
+@click.option(
+    "--segment", help="Only the members of this segment (tier:, stage:, group:, tag: or a name)."
+)
+@click.option("--tier", help="Only customers in this value tier (policies/segments.toml).")
+@click.option("--stage", help="Only customers in this lifecycle stage.")
+@click.option("--group", help="Only the members of this rule-based group.")
 @click.option("--fields", help="Comma-separated fields (default: all the purpose allows you).")
 @click.option(
     "--format", "fmt", default="csv", show_default=True, help="csv, jsonl, xlsx (or a plugin's)."
@@ -26,6 +31,9 @@ def export(
     purpose: str,
     tags: tuple[str, ...],
     segment: str | None,
+    tier: str | None,
+    stage: str | None,
+    group: str | None,
     fields: str | None,
     fmt: str,
     output: Path,
@@ -43,6 +51,11 @@ def export(
                 fields=wanted,
                 tags=tags,
                 segment=segment,
+                segments=[
+                    f"{kind}:{value}"
+                    for kind, value in (("tier", tier), ("stage", stage), ("group", group))
+                    if value
+                ],
                 manifest_to=manifest_path(output),
             )
     except BaseException:

@@ -42,7 +42,10 @@ def connectors_list(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "plugin", "platform", "region", "pulls", "pushes")
+    table = Table()
+    table.add_column("name", no_wrap=True)  # the name users type: never broken across lines
+    for heading in ("plugin", "platform", "region", "pulls", "pushes"):
+        table.add_column(heading)
     for entry in found["connectors"]:
         table.add_row(
             entry["name"],

@@ -19,14 +19,15 @@ is checkpointed and truncated after an erasure, so the wrapped key does not ling
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
-from sqlalchemy import Column, Connection, Table, delete, insert, or_, select, update
+from sqlalchemy import Column, Connection, Table, delete, func, insert, or_, select, update
 
-from vault.consent import suppression
+from vault.crypto import CustomerCipher
 from vault.crypto._hazmat import AeadKey, SealedValueInvalid
 from vault.errors import DecryptionFailed, NotFound
 from vault.store.customers import IDENTITY_INDEX_PREFIX
@@ -39,6 +40,7 @@ from vault.store.schema import (
     metadata,
     order_items,
     orders,
+    suppressions,
 )
 
 if TYPE_CHECKING:
@@ -127,79 +129,139 @@ def _customer_columns() -> list[tuple[Table, Column[str]]]:
 
 def erase(connection: Connection, vault: Vault, customer_id: str) -> ErasureReport:
     """Crypto-shred one customer in the caller's transaction (see the module docstring)."""
-    locked = select(customers.c.id).where(
-        customers.c.id == customer_id, customers.c.erased_at.is_(None)
+    reports = erase_many(connection, vault, [customer_id])
+    if not reports:
+        raise NotFound(f"no customer {customer_id} (never existed, or already erased)")
+    return reports[0]
+
+
+def erase_many(
+    connection: Connection, vault: Vault, customer_ids: Sequence[str]
+) -> list[ErasureReport]:
+    """Crypto-shred the live ones of ``customer_ids`` in the caller's transaction, with a few
+    set-based statements for the whole batch; returns one report per customer erased (ids
+    unknown or already erased are skipped)."""
+    ids = list(dict.fromkeys(customer_ids))
+    if not ids:
+        return []
+    heads_query = select(customers.c.id, customers.c.wrapped_dek, customers.c.dek_version).where(
+        customers.c.id.in_(ids), customers.c.erased_at.is_(None)
     )
     if connection.dialect.name == "postgresql":
-        locked = locked.with_for_update()
-    if connection.execute(locked).first() is None:
-        raise NotFound(f"no customer {customer_id} (never existed, or already erased)")
-    person = vault.customers.get(connection, customer_id)
+        heads_query = heads_query.with_for_update()
+    heads = connection.execute(heads_query).all()
+    if not heads:
+        return []
+    live = {head.id for head in heads}
+    ids = [cid for cid in ids if cid in live]  # in the caller's order
     now = utcnow()
-    report = ErasureReport(customer_id=customer_id, erased_at=now)
-    identifiers = [
-        (name, value.value)
-        for name, value in person.fields.items()
-        if (spec := vault.catalogue.get(name)) is not None and spec.searchable and not value.masked
-    ]
-    identifiers += [(IDENTITY_INDEX_PREFIX + i.platform, i.external_id) for i in person.identities]
-    report.suppression_entries = suppression.add_entries(connection, vault, identifiers, now)
-    requests = [
-        {
-            "customer_id": customer_id,
-            "system": identity.platform,
-            "external_id": vault.erasure_sealer.seal(
-                customer_id, identity.platform, identity.external_id
-            ),
-            "requested_at": now,
-            "status": PENDING,
-        }
-        for identity in person.identities
-    ]
+    keyring = vault.keyring
+    ciphers = {
+        head.id: CustomerCipher(
+            head.id,
+            keyring.unwrap_data_key(head.id, head.wrapped_dek, head.dek_version),
+            head.dek_version,
+        )
+        for head in heads
+        if head.wrapped_dek is not None
+    }
+    reports = {cid: ErasureReport(customer_id=cid, erased_at=now) for cid in ids}
+    searchable = list(vault.catalogue.searchable)
+    identifiers: dict[str, list[tuple[str, str]]] = {cid: [] for cid in ids}
+    for row in connection.execute(
+        select(
+            customer_fields.c.customer_id,
+            customer_fields.c.field,
+            customer_fields.c.value,
+            customer_fields.c.masked,
+        ).where(customer_fields.c.customer_id.in_(ids), customer_fields.c.field.in_(searchable))
+    ):
+        if row.masked:
+            continue
+        spec = vault.catalogue[row.field]
+        raw = ciphers[row.customer_id].open(row.field, row.value) if spec.encrypted else row.value
+        identifiers[row.customer_id].append((row.field, bytes(raw).decode()))
+    requests: list[dict[str, object]] = []
+    for row in connection.execute(
+        select(
+            customer_identities.c.customer_id,
+            customer_identities.c.platform,
+            customer_identities.c.external_id,
+        )
+        .where(customer_identities.c.customer_id.in_(ids))
+        .order_by(customer_identities.c.id)
+    ):
+        external_id = (
+            ciphers[row.customer_id]
+            .open(IDENTITY_INDEX_PREFIX + row.platform, row.external_id)
+            .decode()
+        )
+        identifiers[row.customer_id].append((IDENTITY_INDEX_PREFIX + row.platform, external_id))
+        requests.append(
+            {
+                "customer_id": row.customer_id,
+                "system": row.platform,
+                "external_id": vault.erasure_sealer.seal(
+                    row.customer_id, row.platform, external_id
+                ),
+                "requested_at": now,
+                "status": PENDING,
+            }
+        )
+        report = reports[row.customer_id]
+        report.identities += 1
+        report.erasure_requests.append(row.platform)
+    entries: list[dict[str, object]] = []
+    for cid, found in identifiers.items():
+        digests = vault.suppression.digests(found)
+        reports[cid].suppression_entries = len(digests)
+        entries += [{"kind": kind, "digest": digest, "erased_at": now} for kind, digest in digests]
+    if entries:
+        connection.execute(insert(suppressions), entries)
     if requests:
         connection.execute(insert(erasure_requests), requests)
-    report.erasure_requests = [str(r["system"]) for r in requests]
-    report.fields = len(person.fields)
-    report.identities = len(person.identities)
+    for cid, count in connection.execute(
+        select(customer_fields.c.customer_id, func.count())
+        .where(customer_fields.c.customer_id.in_(ids))
+        .group_by(customer_fields.c.customer_id)
+    ).tuples():
+        reports[cid].fields = int(count)
+    for cid, count in connection.execute(
+        select(orders.c.customer_id, func.count())
+        .where(orders.c.customer_id.in_(ids))
+        .group_by(orders.c.customer_id)
+    ).tuples():
+        reports[str(cid)].orders = int(count)
 
-    order_pks = select(orders.c.id).where(orders.c.customer_id == customer_id)
+    rows_deleted: dict[str, int] = {}
+    order_pks = select(orders.c.id).where(orders.c.customer_id.in_(ids))
     connection.execute(delete(order_items).where(order_items.c.order_pk.in_(order_pks)))
-    report.orders = _delete(connection, orders, [orders.c.customer_id], customer_id)
-    report.rows_deleted["orders"] = report.orders
+    rows_deleted["orders"] = _delete(connection, orders, [orders.c.customer_id], ids)
     by_table: dict[str, list[Column[str]]] = {}
     tables: dict[str, Table] = {}
     for table, column in _customer_columns():
         by_table.setdefault(table.name, []).append(column)
         tables[table.name] = table
     for name, columns in by_table.items():
-        deleted = _delete(connection, tables[name], columns, customer_id)
+        deleted = _delete(connection, tables[name], columns, ids)
         if deleted:
-            report.rows_deleted[name] = deleted
-    assert (
-        connection.execute(
-            select(customer_fields.c.field).where(customer_fields.c.customer_id == customer_id)
-        ).first()
-        is None
-    )
-    assert (
-        connection.execute(
-            select(customer_identities.c.id).where(customer_identities.c.customer_id == customer_id)
-        ).first()
-        is None
-    )
+            rows_deleted[name] = deleted
     connection.execute(
         update(customers)
-        .where(customers.c.id == customer_id)
+        .where(customers.c.id.in_(ids))
         .values(wrapped_dek=None, kek_version=None, erased_at=now, updated_at=now)
     )
-    vault.customers.forget_cipher(customer_id)
-    return report
+    for cid in ids:
+        vault.customers.forget_cipher(cid)
+    if len(ids) == 1:
+        reports[ids[0]].rows_deleted = {k: v for k, v in rows_deleted.items() if v}
+    return [reports[cid] for cid in ids]
 
 
 def _delete(
-    connection: Connection, table: Table, columns: list[Column[str]], customer_id: str
+    connection: Connection, table: Table, columns: list[Column[str]], customer_ids: list[str]
 ) -> int:
-    result = connection.execute(delete(table).where(or_(*(c == customer_id for c in columns))))
+    result = connection.execute(delete(table).where(or_(*(c.in_(customer_ids) for c in columns))))
     return int(result.rowcount or 0)
 
 

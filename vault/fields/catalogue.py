@@ -32,6 +32,7 @@ _FIELD_KEYS = frozenset(
         "searchable",
         "mask",
         "max_length",
+        "retention_days",
         "description",
     }
 )
@@ -49,6 +50,7 @@ class FieldSpec:
     mask: str
     max_length: int
     description: str = ""
+    retention_days: int | None = None  # values observed longer ago are removed by retention
 
     def normalise(self, value: str) -> Normalised:
         if not isinstance(value, str):
@@ -139,6 +141,11 @@ class FieldCatalogue(Mapping[str, FieldSpec]):
             max_length = raw.get("max_length", 1000)
             if not isinstance(max_length, int) or max_length <= 0:
                 raise fail(f"[fields.{name}] max_length must be a positive integer")
+            retention_days = raw.get("retention_days")
+            if retention_days is not None and (
+                not isinstance(retention_days, int) or retention_days <= 0
+            ):
+                raise fail(f"[fields.{name}] retention_days must be a positive whole number")
             fields[name] = FieldSpec(
                 name=name,
                 label=str(raw.get("label", name)),
@@ -150,5 +157,6 @@ class FieldCatalogue(Mapping[str, FieldSpec]):
                 mask=mask,
                 max_length=max_length,
                 description=str(raw.get("description", "")),
+                retention_days=retention_days,
             )
         return cls(fields, version=version, source=source)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, select
+from sqlalchemy import Connection, delete
 
 from vault.segments.expressions import FACTS, Facts, Predicate, compile_rule, names_in
 from vault.segments.region import city_name, province_name
@@ -39,12 +39,8 @@ from vault.segments.summary import PurchaseHistory
 from vault.store._bulk import BulkInsert
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
-    customer_groups,
-    customer_regions,
     customer_segments,
     group_members,
-    order_items,
-    orders,
     segment_cuts,
 )
 
@@ -68,40 +64,49 @@ SEGMENT_COLUMNS = (
 )
 MEMBER_COLUMNS = ("group_id", "customer_id", "added_at")
 
-_ORDER_COLUMNS = (
-    orders.c.id,
-    orders.c.customer_id,
-    orders.c.created_at,
-    orders.c.total_amount,
-    orders.c.status,
-    orders.c.refunded_at,
-    orders.c.currency,
-    orders.c.platform,
+# The hot path (one order's customer) and the full pass go straight to the driver: building and
+# executing SQLAlchemy constructs costs more than the queries (see vault/store/_bulk.py). Written
+# with "?" and adapted to the driver's paramstyle by _sql().
+_ORDERS_SELECT = (
+    "SELECT id, customer_id, created_at, total_amount, status, refunded_at IS NOT NULL, "
+    "currency, platform FROM orders WHERE "
 )
-_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
-_ORDERS_OF = select(*_ORDER_COLUMNS).where(orders.c.customer_id.in_(_IDS))
-_ALL_ORDERS = select(*_ORDER_COLUMNS).where(orders.c.customer_id.is_not(None))
-_CATEGORIES_OF = (
-    select(order_items.c.order_pk, order_items.c.category)
-    .where(order_items.c.order_pk.in_(bindparam("pks", expanding=True)))
-    .where(order_items.c.category.is_not(None))
+_ORDERS_OF_SQL = _ORDERS_SELECT + "customer_id = ?"
+_ALL_ORDERS_SQL = _ORDERS_SELECT + "customer_id IS NOT NULL"
+_CATEGORIES_OF_SQL = (
+    "SELECT i.order_pk, i.category FROM order_items i JOIN orders o ON o.id = i.order_pk "
+    "WHERE o.customer_id = ? AND i.category IS NOT NULL"
 )
-_ALL_CATEGORIES = (
-    select(order_items.c.order_pk, order_items.c.category)
-    .where(order_items.c.category.is_not(None))
-    .distinct()
+_ALL_CATEGORIES_SQL = "SELECT order_pk, category FROM order_items WHERE category IS NOT NULL"
+_REGION_OF_SQL = (
+    "SELECT customer_id, province_code, city_code FROM customer_regions WHERE customer_id = ?"
 )
-_REGIONS_OF = select(
-    customer_regions.c.customer_id, customer_regions.c.province_code, customer_regions.c.city_code
-).where(customer_regions.c.customer_id.in_(_IDS))
-_ALL_REGIONS = select(
-    customer_regions.c.customer_id, customer_regions.c.province_code, customer_regions.c.city_code
+_ALL_REGIONS_SQL = "SELECT customer_id, province_code, city_code FROM customer_regions"
+_RULE_GROUPS_SQL = "SELECT id, name, rule FROM customer_groups WHERE rule IS NOT NULL"
+_CUTS_SQL = "SELECT metric, position, value FROM segment_cuts"
+_DELETE_SEGMENT_SQL = "DELETE FROM customer_segments WHERE customer_id = ?"
+_DELETE_MEMBERSHIPS_SQL = (
+    "DELETE FROM group_members WHERE customer_id = ? "
+    "AND group_id IN (SELECT id FROM customer_groups WHERE rule IS NOT NULL)"
 )
-_RULE_GROUPS = select(customer_groups.c.id, customer_groups.c.name, customer_groups.c.rule).where(
-    customer_groups.c.rule.is_not(None)
-)
-_CUTS = select(segment_cuts.c.metric, segment_cuts.c.position, segment_cuts.c.value)
-_DELETE_SEGMENTS_OF = delete(customer_segments).where(customer_segments.c.customer_id.in_(_IDS))
+
+
+def _sql(connection: Connection, statement: str) -> str:
+    """``statement`` in the driver's paramstyle (the texts above hold no literal ``?``)."""
+    if connection.dialect.paramstyle in ("format", "pyformat"):
+        return statement.replace("%", "%%").replace("?", "%s")
+    return statement
+
+
+def _rows(connection: Connection, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Run ``statement`` on the DBAPI cursor of the connection's current transaction and return
+    the driver's tuples: no SQLAlchemy result processing (the columns read here need none)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_sql(connection, statement), params)
+        return list(cursor.fetchall()) if cursor.description is not None else []
+    finally:
+        cursor.close()
 
 
 @dataclass(slots=True)
@@ -120,6 +125,7 @@ class RuleGroup:
     name: str
     rule: str
     test: Predicate
+    needs: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +173,8 @@ class Segmenter:
     def __init__(self, rules: SegmentRules, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.rules = rules
         self.clock = clock
-        self._compiled: dict[str, Predicate] = {}
+        self._compiled: dict[str, tuple[Predicate, frozenset[str]]] = {}
+        self._days: dict[Any, date] = {}
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -180,12 +187,12 @@ class Segmenter:
 
     def rule_groups(self, connection: Connection) -> list[RuleGroup]:
         groups: list[RuleGroup] = []
-        for row in connection.execute(_RULE_GROUPS):
-            test = self._compiled.get(row.rule)
-            if test is None:
-                test = compile_rule(row.rule, where=f"group {row.name!r}")
-                self._compiled[row.rule] = test
-            groups.append(RuleGroup(row.id, row.name, row.rule, test))
+        for group_id, name, rule in _rows(connection, _RULE_GROUPS_SQL):
+            compiled = self._compiled.get(rule)
+            if compiled is None:
+                compiled = (compile_rule(rule, where=f"group {name!r}"), frozenset(names_in(rule)))
+                self._compiled[rule] = compiled
+            groups.append(RuleGroup(group_id, name, rule, compiled[0], compiled[1]))
         return groups
 
     def _gather(
@@ -196,46 +203,63 @@ class Segmenter:
     ) -> tuple[dict[str, _Input], int, int]:
         """Inputs of ``customer_ids`` (everyone's when ``None``): qualifying purchases, their
         platforms and categories, and regions, each read only if some rule needs it."""
-        needed = set().union(*(names_in(g.rule) for g in groups)) if groups else set()
+        needed: set[str] = set().union(*(g.needs for g in groups))
         inputs: dict[str, _Input] = {cid: _Input() for cid in customer_ids or ()}
-        rules = self.rules
-        timezone = rules.timezone
+        is_excluded = self.rules.is_excluded
+        day_of = self._day_of_stored
         order_owner: dict[int, str] = {}
         read = qualifying = 0
         if customer_ids is None:
-            result = connection.execute(_ALL_ORDERS)
+            batches: Iterable[Any] = [_rows(connection, _ALL_ORDERS_SQL)]
         else:
-            result = connection.execute(_ORDERS_OF, {"ids": list(customer_ids)})
-        for pk, cid, created_at, amount, status, refunded_at, currency, platform in result:
-            read += 1
-            if rules.is_excluded(status, refunded_at is not None, currency):
-                continue
-            qualifying += 1
-            entry = inputs.get(cid)
-            if entry is None:
-                entry = inputs[cid] = _Input()
-            entry.purchases.append((as_utc(created_at).astimezone(timezone).date(), amount))
-            entry.platforms.add(platform)
-            order_owner[pk] = cid
+            batches = (_rows(connection, _ORDERS_OF_SQL, (cid,)) for cid in customer_ids)
+        for result in batches:
+            for pk, cid, created_at, amount, status, refunded, currency, platform in result:
+                read += 1
+                if is_excluded(status, bool(refunded), currency):
+                    continue
+                qualifying += 1
+                entry = inputs.get(cid)
+                if entry is None:
+                    entry = inputs[cid] = _Input()
+                entry.purchases.append((day_of(created_at), amount))
+                entry.platforms.add(platform)
+                order_owner[pk] = cid
         if "categories" in needed and order_owner:
             if customer_ids is None:
-                rows = connection.execute(_ALL_CATEGORIES)
+                batches = [_rows(connection, _ALL_CATEGORIES_SQL)]
             else:
-                rows = connection.execute(_CATEGORIES_OF, {"pks": list(order_owner)})
-            for pk, category in rows:
-                owner = order_owner.get(pk)
-                if owner is not None:
-                    inputs[owner].categories.add(category)
+                batches = (_rows(connection, _CATEGORIES_OF_SQL, (cid,)) for cid in customer_ids)
+            for result in batches:
+                for pk, category in result:
+                    owner = order_owner.get(pk)
+                    if owner is not None:
+                        inputs[owner].categories.add(category)
         if needed & REGION_FACTS:
             if customer_ids is None:
-                rows = connection.execute(_ALL_REGIONS)
+                batches = [_rows(connection, _ALL_REGIONS_SQL)]
             else:
-                rows = connection.execute(_REGIONS_OF, {"ids": list(customer_ids)})
-            for cid, province, city in rows:
-                entry = inputs.get(cid)
-                if entry is not None:
-                    entry.region = (province, city)
+                batches = (_rows(connection, _REGION_OF_SQL, (cid,)) for cid in customer_ids)
+            for result in batches:
+                for cid, province, city in result:
+                    entry = inputs.get(cid)
+                    if entry is not None:
+                        entry.region = (province, city)
         return inputs, read, qualifying
+
+    def _day_of_stored(self, value: Any) -> date:
+        """The shop-time-zone day of a stored order time: SQLite hands back the text it
+        stored (UTC), PostgreSQL an aware datetime. Every zone offset is whole minutes, so the
+        day is cached by the minute."""
+        key = value[:16] if isinstance(value, str) else value.replace(second=0, microsecond=0)
+        day = self._days.get(key)
+        if day is None:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+            day = as_utc(moment).astimezone(self.rules.timezone).date()
+            if len(self._days) > 200_000:
+                self._days.clear()
+            self._days[key] = day
+        return day
 
     # --- scores ------------------------------------------------------------------------------
 
@@ -254,7 +278,7 @@ class Segmenter:
 
     def stored_cuts(self, connection: Connection) -> Cuts:
         found: dict[str, dict[int, int]] = {}
-        for metric, position, value in connection.execute(_CUTS):
+        for metric, position, value in _rows(connection, _CUTS_SQL):
             found.setdefault(metric, {})[position] = value
         return {
             metric: tuple(values[p] for p in range(1, 5))
@@ -322,8 +346,9 @@ class Segmenter:
         as_of: date,
         groups: list[RuleGroup],
         now: datetime,
+        history: PurchaseHistory | None,
     ) -> SegmentState:
-        history = PurchaseHistory.of(entry.purchases)
+        """``history`` is ``PurchaseHistory.of(entry.purchases)``, built once by the caller."""
         if history is None:
             return SegmentState(row=None, groups=frozenset())
         scores = self.scores(history, cuts, as_of)
@@ -421,15 +446,22 @@ class Segmenter:
         cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
         now = self.clock()
         as_of = self.today()
-        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in ids}
-        connection.execute(_DELETE_SEGMENTS_OF, {"ids": ids})
-        if groups:
-            connection.execute(
-                delete(group_members).where(
-                    group_members.c.customer_id.in_(ids),
-                    group_members.c.group_id.in_([g.id for g in groups]),
-                )
+        states = {
+            cid: self._state(
+                cid,
+                inputs[cid],
+                cuts,
+                as_of,
+                groups,
+                now,
+                PurchaseHistory.of(inputs[cid].purchases),
             )
+            for cid in ids
+        }
+        for cid in ids:
+            _rows(connection, _DELETE_SEGMENT_SQL, (cid,))
+            if groups:
+                _rows(connection, _DELETE_MEMBERSHIPS_SQL, (cid,))
         self._write(connection, states, groups, now)
 
     def recompute(self, connection: Connection, *, rescore: bool = True) -> RecomputeReport:
@@ -459,7 +491,10 @@ class Segmenter:
             cuts = self.stored_cuts(connection)
         else:
             cuts = {}
-        states = {cid: self._state(cid, inputs[cid], cuts, as_of, groups, now) for cid in histories}
+        states = {
+            cid: self._state(cid, inputs[cid], cuts, as_of, groups, now, history)
+            for cid, history in histories.items()
+        }
         connection.execute(delete(customer_segments))
         if groups:
             connection.execute(
@@ -490,7 +525,10 @@ class Segmenter:
         rows = [
             (group_id, cid, now_bound)
             for cid, entry in inputs.items()
-            if group_id in self._state(cid, entry, cuts, as_of, groups, now).groups
+            if group_id
+            in self._state(
+                cid, entry, cuts, as_of, groups, now, PurchaseHistory.of(entry.purchases)
+            ).groups
         ]
         member_insert.execute(rows)
         return len(rows)

@@ -1,21 +1,28 @@
 """Who is asking and for what: the bearer token and the purpose, taken to the one door.
 
-Every route that touches the vault depends on :func:`session`: it hands the token, the purpose
-and the request id to :meth:`vault.Vault.session`, which authenticates (and audits a bad token)
-exactly as for the CLI. A missing token is presented as an empty one, so that it is refused and
-audited by the same code.
+Every route that touches the vault depends on :func:`caller` (no I/O: it only reads the
+headers) and runs its work with :meth:`Caller.run`, which, in one worker thread, hands the
+token, the purpose and the request id to :meth:`vault.Vault.session` (it authenticates, and
+audits a bad token, exactly as for the CLI) and then calls one method of that session. One
+thread hop per request: the library is synchronous, and the event loop never waits on the
+database. A missing token is presented as an empty one, so that it is refused and audited by the
+same code.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vault.errors import AccessDenied
 from vault.session import Session
 from vault.vault import Vault
+
+T = TypeVar("T")
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -30,7 +37,7 @@ def vault_of(request: Request) -> Vault:
     return vault
 
 
-def purpose_of(
+async def purpose_of(
     x_vault_purpose: Annotated[
         str | None,
         Header(
@@ -49,25 +56,51 @@ def purpose_of(
     return x_vault_purpose or purpose
 
 
-def session(
+class Caller:
+    """The credentials and purpose of one request, not yet checked: :meth:`session` takes them
+    to the door."""
+
+    def __init__(
+        self,
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None,
+        purpose: str | None,
+    ) -> None:
+        self.request = request
+        self.credentials = credentials
+        self.purpose = purpose
+
+    def session(self) -> Session:
+        """Authenticate at the door (blocking: call it from a worker thread)."""
+        token = self.credentials.credentials if self.credentials is not None else ""
+        vault = vault_of(self.request)
+        try:
+            opened = vault.session(
+                token, purpose=self.purpose, request_id=self.request.state.request_id
+            )
+        except AccessDenied as refused:
+            if self.credentials is None:  # audited by the door as "not a vault token"
+                raise AccessDenied(
+                    principal="<no token>",
+                    action="authenticate",
+                    reason="no bearer token: send Authorization: Bearer <token>",
+                ) from refused
+            raise
+        self.request.state.principal = opened.principal.name
+        return opened
+
+    async def run(self, operation: Callable[[Session], T]) -> T:
+        """Open the session and run ``operation`` on it, in one worker thread."""
+        limiter = self.request.app.state.door_limiter
+        return await anyio.to_thread.run_sync(lambda: operation(self.session()), limiter=limiter)
+
+
+async def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     purpose: Annotated[str | None, Depends(purpose_of)],
-) -> Session:
-    token = credentials.credentials if credentials is not None else ""
-    vault = vault_of(request)
-    try:
-        opened = vault.session(token, purpose=purpose, request_id=request.state.request_id)
-    except AccessDenied as refused:
-        if credentials is None:  # audited by the door as "not a vault token"; say what is missing
-            raise AccessDenied(
-                principal="<no token>",
-                action="authenticate",
-                reason="no bearer token: send Authorization: Bearer <token>",
-            ) from refused
-        raise
-    request.state.principal = opened.principal.name
-    return opened
+) -> Caller:
+    return Caller(request, credentials, purpose)
 
 
-SessionDep = Annotated[Session, Depends(session)]
+CallerDep = Annotated[Caller, Depends(caller)]

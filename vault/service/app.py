@@ -14,13 +14,15 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
+from vault.log import configure_logging
 from vault.service import _errors
 from vault.service._gate import Gate
 from vault.service.config import ServiceConfig
 from vault.service.models import ErrorAnswer
-from vault.service.routes import audit, consent, customers, system
+from vault.service.routes import audit, consent, customers, dsar, exports, system
 from vault.vault import Vault
 
 API_VERSION = "1"
@@ -76,10 +78,24 @@ def create_app(
         lifespan=lifespan,
     )
     api.state.vault = vault
+    # Every audited call writes (its audit event). SQLite serialises writers with a lock that a
+    # waiting thread polls with sleeps; one door call at a time per process avoids that wait
+    # inside the process. PostgreSQL waits on the chain head's row lock instead: no limit
+    # beyond the thread pool's.
+    api.state.door_limiter = (
+        anyio.CapacityLimiter(1) if vault.engine.dialect.name == "sqlite" else None
+    )
     api.state.config = config
+    api.state.manifests = exports.Manifests()
     _errors.install(api)
     api.include_router(system.router)
-    for router in (customers.router, consent.router, audit.router):
+    for router in (
+        customers.router,
+        consent.router,
+        exports.router,
+        dsar.router,
+        audit.router,
+    ):
         api.include_router(router, responses=ERROR_RESPONSES)
     return Gate(api, config)
 
@@ -87,6 +103,7 @@ def create_app(
 def app_from_environment() -> Gate:
     """The factory of a ``vault serve`` worker: the vault of ``VAULT_HOME`` (``VAULT_DB_URL``,
     ``VAULT_PASSPHRASE`` when set) and the limits in ``VAULT_SERVICE_CONFIG``."""
+    configure_logging(level=os.environ.get("VAULT_LOG_LEVEL", "INFO"))
     config = ServiceConfig(**json.loads(os.environ.get(CONFIG_ENV, "{}")))
     vault = Vault.open(
         os.environ.get("VAULT_HOME"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -332,3 +332,61 @@ class ConsentImportOut(Answer):
     withdrawn: int
     unmatched: int
     unmatched_lines: list[int]
+
+
+# --- exports, data-subject requests --------------------------------------------------------------
+
+
+class ExportIn(Request):
+    purpose: PurposeName | None = Field(
+        default=None, description="What the export is for (default: the request's purpose)."
+    )
+    format: Literal["csv", "jsonl"] = "csv"
+    fields: list[Name] | None = Field(
+        default=None, max_length=64, description="Default: all the purpose allows you."
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=64)
+    segment: Name | None = None
+
+
+class ManifestOut(Answer):
+    purpose: str
+    legal_basis: str
+    actor: str
+    roles: list[str]
+    created_at: str
+    format: str
+    rows: int
+    fields: list[str]
+    file_sha256: str
+    file_bytes: int
+    customer_digest: str
+    tags: list[str]
+    segment: str | None
+    request_id: str
+    version: int
+    manifest_sha256: str
+
+
+class EraseIn(Request):
+    reason: str = Field(
+        min_length=1, max_length=200, description="A reference (ticket id), never a copy of PII."
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _printable(cls, reason: str) -> str:
+        if not reason.strip() or not reason.isprintable():
+            raise ValueError("a reason is printable text")
+        return reason
+
+
+class ErasureOut(Answer):
+    customer_id: str
+    erased_at: datetime
+    fields: int
+    identities: int
+    orders: int
+    suppression_entries: int
+    erasure_requests: list[str] = Field(description="The connected systems asked to erase.")
+    rows_deleted: dict[str, int]

@@ -27,6 +27,7 @@ from vault.vault import Vault
 
 FACTORY = "vault.service.app:app_from_environment"
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def is_loopback(host: str) -> bool:
@@ -67,6 +68,9 @@ class Listen:
             "ssl_keyfile": self.ssl_keyfile,
             "ssl_keyfile_password": self.ssl_keyfile_password,
             "timeout_graceful_shutdown": self.graceful_timeout,
+            # A worker answers the supervisor's health pings only once it has imported the
+            # vault and opened it; uvicorn's 5 s default kills slow starters on a busy machine.
+            "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
             "access_log": False,  # ours (vault.service.access) names no query string or body
             "server_header": False,
             "proxy_headers": False,

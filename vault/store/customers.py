@@ -530,10 +530,11 @@ class CustomerStore:
             "status": order.status,
             "currency": order.currency.upper(),
             "total_amount": order.total_amount,
-            "created_at": order.created_at,
-            "paid_at": order.paid_at,
-            "updated_at": order.updated_at,
-            "refunded_at": order.refunded_at,
+            # In UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
+            "created_at": as_utc(order.created_at),
+            "paid_at": as_utc(order.paid_at) if order.paid_at else None,
+            "updated_at": as_utc(order.updated_at),
+            "refunded_at": as_utc(order.refunded_at) if order.refunded_at else None,
             "source": source,
         }
         previous: str | None = None

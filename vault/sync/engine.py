@@ -17,20 +17,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from vault.access.principals import Principal
 from vault.audit import AuditEvent
+from vault.consent import ledger, suppression
 from vault.door import Door
 from vault.errors import ConnectorError, VaultError
+from vault.records import NewCustomer
 from vault.store.customers import IDENTITY_INDEX_PREFIX
-from vault.store.engine import utcnow
-from vault.store.schema import customer_identities, interactions, sync_cursors, sync_runs
+from vault.store.engine import as_utc, utcnow
+from vault.store.schema import (
+    consent_state,
+    customer_identities,
+    interactions,
+    sync_cursors,
+    sync_runs,
+)
 from vault.sync.contract import (
     STREAMS,
     Connector,
+    ConsentSignal,
     Cursor,
     ExternalCustomer,
     ExternalDeletion,
@@ -138,8 +148,19 @@ class SyncEngine:
             ranking=SourceRanking.load(vault.home.policy_file("sources.toml")),
             source=source or self.name,
             platform=connector.info.platform,
-            suppressed=suppressed,
+            suppressed=suppressed or self._suppressed,
         )
+
+    def _suppressed(self, connection: Connection, batch: Sequence[Prepared]) -> set[int]:
+        """The records of people erased after the record was observed (``suppressed``): one
+        lookup per identifier kind for the whole batch."""
+        records = [
+            NewCustomer(fields=p.fields, identities=p.identities, observed_at=p.record.observed_at)
+            for p in batch
+        ]
+        kept, _ = suppression.filter_records(connection, self.vault, records)
+        kept_ids = {id(record) for record in kept}
+        return {n for n, record in enumerate(records) if id(record) not in kept_ids}
 
     # --- one run ------------------------------------------------------------------------------
 
@@ -325,12 +346,60 @@ class SyncEngine:
                     source=self.resolver.source,
                 )
                 counts.interactions += 1
+        signals = [
+            (outcome.customer_id, signal)
+            for position, outcome in zip(owners, outcomes, strict=True)
+            if outcome.customer_id is not None
+            for signal in (_person_of(records[position]) or _NOBODY).consent
+        ]
+        if signals:
+            counts.consent += self._record_consent(connection, signals, rejects, where)
         for deletion in deletions:
             customer_id = self._forget_identity(connection, deletion)
             if customer_id is not None:
                 touched.append(customer_id)
                 counts.deleted += 1
         return sorted(set(touched)), sorted(fields), rejects
+
+    def _record_consent(
+        self,
+        connection: Connection,
+        signals: Sequence[tuple[str, ConsentSignal]],
+        rejects: list[Reject],
+        where: str,
+    ) -> int:
+        """Append the platform's consent decisions to the ledger (channel: the connector), once:
+        a decision the derived state already holds, at the same time or later, is skipped."""
+        self.door.authorize("consent", PULL_PURPOSE)
+        entries: list[ledger.ConsentEntry] = []
+        for customer_id, signal in signals:
+            state = ledger.GRANTED if signal.granted else ledger.WITHDRAWN
+            current = connection.execute(
+                select(consent_state.c.state, consent_state.c.at).where(
+                    consent_state.c.customer_id == customer_id,
+                    consent_state.c.purpose == signal.purpose,
+                )
+            ).first()
+            if current is not None and (
+                current.state == state or as_utc(current.at) >= as_utc(signal.at)
+            ):
+                continue
+            entry = ledger.ConsentEntry(
+                customer_id=customer_id,
+                purpose=signal.purpose,
+                state=state,
+                at=signal.at,
+                channel=self.name,
+                evidence=signal.evidence,
+            )
+            try:
+                ledger.check_entry(self.vault.policy, entry)
+            except VaultError as error:
+                rejects.append(Reject(where=f"{where} consent", reason=str(error)[:200]))
+                continue
+            entries.append(entry)
+        ledger.record(connection, self.vault.policy, entries, recorded_by=self.door.principal.name)
+        return len(entries)
 
     def _new_interaction(
         self, connection: Connection, customer_id: str, record: ExternalInteraction
@@ -381,7 +450,10 @@ class SyncEngine:
             sleep=self.sleep,
         )
         try:
-            pusher.push(report.counts, dry_run=dry_run)
+            if "customers" in self.connector.info.pushes:
+                pusher.push(report.counts, dry_run=dry_run)
+            if "deletions" in self.connector.info.pushes:
+                pusher.erase(report.counts, dry_run=dry_run)
         except VaultError as error:
             report.error = f"{type(error).__name__}: {error}"
             self._finish_run(report, "failed")
@@ -449,6 +521,9 @@ class SyncEngine:
                     },
                 ),
             )
+
+
+_NOBODY = ExternalCustomer(external_id="", observed_at=datetime.min.replace(tzinfo=UTC))
 
 
 def _person_of(record: Record) -> ExternalCustomer | None:

@@ -189,7 +189,7 @@ class SyncOperations(Door):
                 on_progress=on_progress,
             )
             report = engine.run(full=full, dry_run=dry_run, streams=streams)
-            if push and "customers" in connector.info.pushes:
+            if push and connector.info.pushes:
                 engine.push(report, dry_run=dry_run)
             return report
         finally:

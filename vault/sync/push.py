@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from vault.audit import AuditEvent
-from vault.consent import active_customers
+from vault.consent import active_customers, erasure
 from vault.door import Door
 from vault.errors import ConnectorError
 from vault.store.engine import utcnow
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from vault.vault import Vault
 
 SHARING_PURPOSE = "crm_sharing"
+PULL_PURPOSE = "administration"  # carrying out an erasure is running the vault
 ABROAD_PURPOSE = "transfer_abroad"
 ActiveCustomers = Callable[["Connection", "Policy", str, Sequence[str]], set[str]]
 """Which customers' consent for a purpose is active (:func:`vault.consent.active_customers`)."""
@@ -226,6 +227,49 @@ class Pusher:
                     },
                 ),
             )
+
+    def erase(self, counts: Counts, *, dry_run: bool) -> None:
+        """Carry out the pending erasure requests for this connector's platform through
+        ``Connector.delete``; each request is marked done or failed with the platform's answer,
+        in the same transaction as the audit event of its batch."""
+        self.door.authorize("sync", PULL_PURPOSE)
+        with self.vault.reader.connect() as connection:
+            requests = erasure.pending(connection, self.vault, self.platform)
+        batch_size = max(1, self.connector.info.push_batch_size)
+        for start in range(0, len(requests), batch_size):
+            batch = requests[start : start + batch_size]
+            if dry_run:
+                counts.deleted += len(batch)
+                continue
+            ids = [external_id for _, external_id in batch]
+            outcomes = self._call(lambda ids=ids: self.connector.delete(ids))  # type: ignore[misc]
+            answers = {o.external_id: o for o in outcomes}
+            done = 0
+            with self.vault.transaction() as connection:
+                for request_id, external_id in batch:
+                    outcome = answers.get(external_id)
+                    ok = outcome is not None and outcome.ok
+                    detail = None if outcome is None else outcome.error
+                    if outcome is None:
+                        detail = "the platform gave no answer for this record"
+                    erasure.complete(connection, request_id, ok=ok, detail=detail)
+                    done += ok
+                counts.deleted += done
+                counts.failed += len(batch) - done
+                self.door._append(
+                    connection,
+                    AuditEvent(
+                        action="sync",
+                        purpose=PULL_PURPOSE,
+                        details={
+                            "operation": "erase",
+                            "connector": self.name,
+                            "requests": [request_id for request_id, _ in batch],
+                            "deleted": done,
+                            "failed": len(batch) - done,
+                        },
+                    ),
+                )
 
     def _remember(
         self, connection: Connection, customer_id: str, digest: bytes, now: object

@@ -17,6 +17,7 @@ COUNTS = (
     "queued_for_review",
     "orders",
     "interactions",
+    "consent",
     "pushed",
     "deleted",
     "failed",
@@ -35,6 +36,7 @@ class Counts:
     queued_for_review: int = 0  # ambiguous matches put in the duplicates queue
     orders: int = 0  # orders recorded (new or updated)
     interactions: int = 0  # interactions recorded
+    consent: int = 0  # consent decisions of the platform added to the ledger
     pushed: int = 0  # customers sent to the platform
     deleted: int = 0  # erasure requests carried out on the platform (or identities it deleted)
     failed: int = 0  # pushes or deletions the platform refused

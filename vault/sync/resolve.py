@@ -38,6 +38,7 @@ from vault.store.schema import (
     customer_sources,
     duplicate_reviews,
     platform_handles,
+    suppressions,
 )
 from vault.sync.contract import ExternalCustomer
 from vault.sync.report import Counts, Reject
@@ -48,7 +49,8 @@ LOOKUP_CHUNK = 400  # values per IN (...) list
 IdentityKey = tuple[str, bytes]  # (platform, blind index of the external id)
 IndexKey = tuple[str, bytes]  # (field, blind index of the normalised value)
 
-Suppressed = Callable[[Connection, "Prepared"], bool]
+Suppressed = Callable[[Connection, Sequence["Prepared"]], set[int]]
+"""Which of a batch's records (by position) belong to an erased person and are dropped."""
 
 
 @dataclass(slots=True)
@@ -76,6 +78,10 @@ class Outcome:
 def _chunks(values: Sequence[bytes]) -> Iterable[Sequence[bytes]]:
     for start in range(0, len(values), LOOKUP_CHUNK):
         yield values[start : start + LOOKUP_CHUNK]
+
+
+def _anyone_erased(connection: Connection) -> bool:
+    return connection.execute(select(suppressions.c.id).limit(1)).first() is not None
 
 
 class Resolver:
@@ -239,8 +245,11 @@ class Resolver:
             pending_identity.clear()
             pending_index.clear()
 
+        dropped: set[int] = set()
+        if self.suppressed is not None and records and _anyone_erased(connection):
+            dropped = self.suppressed(connection, records)  # one lookup per identifier kind
         for position, prepared in enumerate(records):
-            if self.suppressed is not None and self.suppressed(connection, prepared):
+            if position in dropped:
                 outcomes[position] = Outcome(None, "suppressed")
                 continue
             if any(k in pending_identity for k in prepared.identity_keys) or any(

@@ -85,6 +85,12 @@ def test_token_is_fetched_by_one_caller_at_a_time() -> None:
         assert client.token_fetches == 1 and len(sandbox.token_calls) == 1
 
 
+def test_clients_of_the_same_tenant_share_one_token(sandbox: FxiaokeSandbox) -> None:
+    for _ in range(12):  # twelve sync runs in one process: more than 10 token calls a minute
+        client_of(sandbox).call(QUERY, ONE)
+    assert len(sandbox.token_calls) == 1
+
+
 def test_expired_token_is_refreshed_once_and_the_call_repeated(sandbox: FxiaokeSandbox) -> None:
     client = client_of(sandbox)
     client.call(QUERY, ONE)

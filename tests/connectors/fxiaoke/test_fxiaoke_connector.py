@@ -84,6 +84,19 @@ def test_incremental_pull_with_nothing_changed_pulls_nothing(
     assert records == [] and after == cursor
 
 
+def test_records_changed_or_created_during_a_full_pull_come_with_the_next_incremental(
+    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
+) -> None:
+    first = connector.fetch("customers", None)
+    already_read = first.records[0].external_id
+    sandbox.edit(already_read, job_title="总经理")  # an edit behind the pull's position
+    [created] = connector.push_customers([outbound("c-new", name="新客户")])
+    records, cursor = pull(connector, first.cursor)
+    assert len({r.external_id for r in [*first.records, *records]}) == 301
+    changes, _ = pull(connector, cursor)
+    assert {r.external_id for r in changes} == {already_read, created.external_id}
+
+
 def test_many_records_changed_in_one_millisecond_are_each_pulled_once(
     sandbox: FxiaokeSandbox, connector: FxiaokeConnector
 ) -> None:
@@ -129,6 +142,13 @@ def test_a_voided_record_arrives_as_a_deletion_and_a_deleted_one_not_at_all(
     assert [(type(r), r.external_id) for r in records] == [(ExternalDeletion, voided)]
     everything, _ = pull(connector_for(sandbox))
     assert deleted not in {r.external_id for r in everything}
+
+
+def test_a_cursor_this_connector_did_not_write_is_a_config_error(
+    connector: FxiaokeConnector,
+) -> None:
+    with pytest.raises(ConfigError, match="full sync"):
+        connector.fetch("customers", {"page_token": "x"})
 
 
 def test_a_mapping_naming_a_missing_field_is_a_config_error(sandbox: FxiaokeSandbox) -> None:
@@ -260,13 +280,35 @@ def test_a_record_fenxiang_refuses_is_a_failed_outcome_without_its_value(
     assert "not-an-email" not in outcomes[0].error
 
 
-def test_a_masked_or_partial_birthday_is_not_sent(
-    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
-) -> None:
-    [outcome] = connector.push_customers([outbound("c-9", name="张*", birthday="1990-**-**")])
+def test_masked_values_are_never_sent(sandbox: FxiaokeSandbox, connector: FxiaokeConnector) -> None:
+    [outcome] = connector.push_customers(
+        [outbound("c-9", name="张伟", phone="138****8000", birthday="1990-**-**")]
+    )
     assert outcome.ok
     [stored] = with_key(sandbox, "c-9")
-    assert stored["date_of_birth"] is None
+    assert (stored["mobile1"], stored["date_of_birth"]) == (None, None)
+    sandbox.edit(stored["_id"], mobile1="13800138000")
+    [again] = connector.push_customers(
+        [outbound("c-9", stored["_id"], name="张*", phone="138****8000")]
+    )
+    assert again.action == "unchanged"
+    assert (sandbox.record(stored["_id"]) or {})["mobile1"] == "13800138000"
+
+
+def test_a_mainland_mobile_in_e164_is_sent_as_fenxiang_keeps_it(
+    sandbox: FxiaokeSandbox, connector: FxiaokeConnector
+) -> None:
+    [created] = connector.push_customers(
+        [outbound("c-11", name="许晴", phone="+8613912345678", email="xq@163.com")]
+    )
+    [stored] = with_key(sandbox, "c-11")
+    assert stored["mobile1"] == "13912345678"
+    [again] = connector.push_customers(
+        [outbound("c-11", created.external_id, name="许晴", phone="+8613912345678")]
+    )
+    assert again.action == "unchanged"
+    connector.push_customers([outbound("c-12", name="Lukas Weber", phone="+4915112345678")])
+    assert with_key(sandbox, "c-12")[0]["mobile1"] == "+4915112345678"
 
 
 # --- delete ------------------------------------------------------------------------------------

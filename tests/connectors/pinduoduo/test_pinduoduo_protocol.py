@@ -179,6 +179,25 @@ def test_sandbox_merges_query_and_body_and_defaults_data_type_to_json(
     assert "order_sn_increment_get_response" in answer
 
 
+def test_the_request_an_off_the_shelf_sdk_sends_is_served(shop: PinduoduoSandbox) -> None:
+    """PyPI ``pddsdk`` 0.1.15 (``Client(client_id, client_secret, url=...)``) posts form data
+    with ``client_id``, a millisecond ``timestamp``, ``type`` and the business parameters, no
+    ``data_type``, signed md5 upper over every parameter; this is that request, made by hand."""
+    now = time.time()
+    params = {
+        "client_id": shop.client_id,
+        "timestamp": str(int(now * 1000)),
+        "type": INCREMENT,
+        "access_token": shop.credentials()["access_token"],
+        "start_updated_at": str(int(now) - 3600),
+        "end_updated_at": str(int(now) - 1800),
+    }
+    params["sign"] = sign(params, shop.client_secret)
+    answer = httpx.post(f"{shop.url}/api/router", data=params)
+    assert answer.status_code == 200
+    assert "total_count" in answer.json()["order_sn_increment_get_response"]
+
+
 def test_stale_timestamp_is_refused(shop: PinduoduoSandbox) -> None:
     answer = raw_call(shop, {"type": INCREMENT, "timestamp": str(int(time.time()) - 601)})
     assert answer["error_response"]["error_code"] == 10000
@@ -580,3 +599,30 @@ def test_vault_sandbox_prints_one_json_line_with_url_and_credentials() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_errors_never_carry_a_token_a_secret_or_a_receiver_value(fresh: PinduoduoSandbox) -> None:
+    credentials = fresh.credentials()
+    order = next(o for o in fresh.orders.values() if o.ciphertexts)
+    person = fresh.pool[order.buyer]
+    errors: list[Exception] = []
+    for settings in ({"client_secret": "f" * 40}, {"refresh_token": "", "access_token": "x"}):
+        with pytest.raises(PlatformAuthFailed) as caught:
+            connector_for(fresh, **settings).fetch("orders", None)
+        errors.append(caught.value)
+    other = next(sn for sn in fresh.orders if sn != order.order_sn)
+    wrong_tag = f"{other}:{order.ciphertexts['phone']}"
+    with pytest.raises(PlatformRejected) as rejected:
+        connector_for(fresh, decrypt_interval="0.3").decrypt([wrong_tag], scene="shipping")
+    errors.append(rejected.value)
+    for error in errors:
+        text = f"{error} {error!r}"
+        for secret in (
+            credentials["client_secret"],
+            credentials["access_token"],
+            credentials["refresh_token"],
+            order.ciphertexts["phone"],
+            person.phone,
+            person.name,
+        ):
+            assert secret not in text

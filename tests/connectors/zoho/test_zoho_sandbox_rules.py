@@ -92,6 +92,20 @@ def test_eleventh_access_token_in_ten_minutes_is_access_denied(sandbox: ZohoSand
     )
 
 
+def test_at_most_30_access_tokens_live_per_refresh_token(sandbox: ZohoSandbox) -> None:
+    tokens = []
+    for number in range(31):
+        if number and number % 10 == 0:
+            sandbox.advance(601)  # past the 10-per-10-minutes throttle
+        body = httpx.post(f"{sandbox.url}/oauth/v2/token", data=refresh_form(sandbox)).json()
+        tokens.append(body["access_token"])
+    url = f"{sandbox.url}/crm/v8/org"
+    oldest = httpx.get(url, headers={"Authorization": f"Zoho-oauthtoken {tokens[0]}"})
+    newest = httpx.get(url, headers={"Authorization": f"Zoho-oauthtoken {tokens[-1]}"})
+    assert oldest.status_code == 401 and error_of(oldest)["code"] == "INVALID_TOKEN"
+    assert newest.status_code == 200
+
+
 def test_revoked_refresh_token_no_longer_refreshes(sandbox: ZohoSandbox) -> None:
     answer = httpx.post(
         f"{sandbox.url}/oauth/v2/token/revoke", data={"token": sandbox.refresh_token}
@@ -143,6 +157,11 @@ def test_token_expires_after_expires_in(sandbox: ZohoSandbox, api: httpx.Client)
     sandbox.advance(3601)
     answer = api.get("/Contacts", params={"fields": FIELDS})
     assert answer.status_code == 401 and error_of(answer)["code"] == "INVALID_TOKEN"
+
+
+def test_the_sdk_header_is_accepted_and_ignored(api: httpx.Client) -> None:
+    answer = api.get("/org", headers={"X-ZOHO-SDK": "Linux/5.15/python-8.0/3.11.7:7.0.0"})
+    assert answer.status_code == 200
 
 
 # --- D4: list records --------------------------------------------------------------------------

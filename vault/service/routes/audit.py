@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from vault.audit import AuditQuery, Checkpoint
-from vault.service._auth import SessionDep
+from vault.service._auth import CallerDep
 from vault.service._stream import Stream
 from vault.service.models import (
     AuditEventOut,
@@ -53,7 +53,7 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
-def filters(
+async def filters(
     actor: Id = None,
     customer: Id = None,
     action: Id = None,
@@ -72,13 +72,13 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 
 
 @router.get("/events", response_model=list[AuditEventOut], summary="Find audit events")
-def query(
-    session: SessionDep,
+async def query(
+    caller: CallerDep,
     where: FiltersDep,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Oldest first, each as it is hashed (see SECURITY.md) plus its ``hash``."""
-    return session.audit_query(where.query(limit))
+    return await caller.run(lambda s: s.audit_query(where.query(limit)))
 
 
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
@@ -96,7 +96,7 @@ MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
     },
 )
 async def export(
-    session: SessionDep,
+    caller: CallerDep,
     where: FiltersDep,
     format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
 ) -> Response:
@@ -104,7 +104,7 @@ async def export(
     auditor can verify the export away from the vault."""
 
     def write(out: IO[str]) -> int:
-        return session.audit_export(where.query(None), out, format)
+        return caller.session().audit_export(where.query(None), out, format)
 
     stream: Stream[int] = Stream(write, text=True)
     first = await stream.first()
@@ -116,11 +116,11 @@ async def export(
 
 
 @router.post("/verify", response_model=VerifyAnswer, summary="Verify the hash chain")
-def verify(session: SessionDep, body: VerifyIn | None = None) -> dict[str, Any]:
+async def verify(caller: CallerDep, body: VerifyIn | None = None) -> dict[str, Any]:
     """Walk the chain, check the head and every stored checkpoint, and the checkpoints you kept
     apart (``checkpoints``): a rollback or truncation behind one of those shows."""
     external = [Checkpoint.from_json(c.model_dump()) for c in (body.checkpoints if body else [])]
-    report = session.audit_verify(external)
+    report = await caller.run(lambda s: s.audit_verify(external))
     return {
         "ok": report.ok,
         "events": report.events,
@@ -132,11 +132,12 @@ def verify(session: SessionDep, body: VerifyIn | None = None) -> dict[str, Any]:
 
 
 @router.post("/checkpoints", response_model=CheckpointOut, summary="Sign the head now")
-def checkpoint(session: SessionDep) -> dict[str, Any]:
-    return session.audit_checkpoint().to_json(session.audit_public_key())
+async def checkpoint(caller: CallerDep) -> dict[str, Any]:
+    return await caller.run(lambda s: s.audit_checkpoint().to_json(s.audit_public_key()))
 
 
 @router.get("/public-key", response_model=PublicKey, summary="The checkpoint signing key")
-def public_key(session: SessionDep) -> dict[str, str]:
+async def public_key(caller: CallerDep) -> dict[str, str]:
     """The Ed25519 key (hex, raw 32 bytes) that verifies checkpoints."""
-    return {"algorithm": "ed25519", "public_key": session.audit_public_key().hex()}
+    key = await caller.run(lambda s: s.audit_public_key())
+    return {"algorithm": "ed25519", "public_key": key.hex()}

@@ -6,10 +6,9 @@ import os
 from dataclasses import asdict
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Path, Request, status
 
-from vault.service._auth import SessionDep
+from vault.service._auth import CallerDep
 from vault.service.models import (
     ConsentChange,
     ConsentImportOut,
@@ -32,9 +31,13 @@ IMPORT_PATH = "/v1/consent/import"
     status_code=status.HTTP_201_CREATED,
     summary="Record a grant of consent",
 )
-def grant(customer_id: CustomerPath, body: ConsentChange, session: SessionDep) -> dict[str, int]:
-    ledger_id = session.grant_consent(
-        customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+async def grant(
+    customer_id: CustomerPath, body: ConsentChange, caller: CallerDep
+) -> dict[str, int]:
+    ledger_id = await caller.run(
+        lambda s: s.grant_consent(
+            customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+        )
     )
     return {"ledger_id": ledger_id}
 
@@ -45,9 +48,13 @@ def grant(customer_id: CustomerPath, body: ConsentChange, session: SessionDep) -
     status_code=status.HTTP_201_CREATED,
     summary="Record a withdrawal of consent",
 )
-def withdraw(customer_id: CustomerPath, body: ConsentChange, session: SessionDep) -> dict[str, int]:
-    ledger_id = session.withdraw_consent(
-        customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+async def withdraw(
+    customer_id: CustomerPath, body: ConsentChange, caller: CallerDep
+) -> dict[str, int]:
+    ledger_id = await caller.run(
+        lambda s: s.withdraw_consent(
+            customer_id, body.purpose, source=body.source, evidence=body.evidence, at=body.at
+        )
     )
     return {"ledger_id": ledger_id}
 
@@ -57,8 +64,8 @@ def withdraw(customer_id: CustomerPath, body: ConsentChange, session: SessionDep
     response_model=ConsentSummaryOut,
     summary="Current consent per purpose, and the ledger",
 )
-def consent_of(customer_id: CustomerPath, session: SessionDep) -> dict[str, Any]:
-    return asdict(session.consent_of(customer_id))
+async def consent_of(customer_id: CustomerPath, caller: CallerDep) -> dict[str, Any]:
+    return await caller.run(lambda s: asdict(s.consent_of(customer_id)))
 
 
 @router.post(
@@ -73,11 +80,11 @@ def consent_of(customer_id: CustomerPath, session: SessionDep) -> dict[str, Any]
         }
     },
 )
-async def import_consent(request: Request, session: SessionDep) -> dict[str, Any]:
+async def import_consent(request: Request, caller: CallerDep) -> dict[str, Any]:
     """All rows or none: a malformed row stops the import, naming its line. The body is held in
     memory only (an anonymous in-memory file handed to the library by path), never on disk."""
     data = await request.body()
-    return await anyio.to_thread.run_sync(lambda: _import(session, data))
+    return await caller.run(lambda s: _import(s, data))
 
 
 def _import(session: Session, data: bytes) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class _Names:
     cities: dict[str, dict[str, str]]  # province code -> {name or short name -> city code}
     city_names: dict[str, str]  # city code -> full name
     municipal_city: dict[str, str]  # province code -> its one city code (北京市 -> 1101)
+    unique_cities: dict[str, tuple[str, str]]  # "深圳市" -> (province, city) where unambiguous
 
 
 def _short(name: str, suffixes: tuple[str, ...]) -> str | None:
@@ -79,7 +80,15 @@ def _names() -> _Names:
         short = _short(division.city, _CITY_SUFFIXES)
         if short:
             names.setdefault(short, city_code)
-    return _Names(provinces, province_names, cities, city_names, municipal)
+    # A city name ending in 市 that names one city only, for addresses that start without the
+    # province ("深圳市南山区…"); a name found in two provinces is left out.
+    owners: dict[str, set[tuple[str, str]]] = {}
+    for province_code, table in cities.items():
+        for name, city_code in table.items():
+            if name.endswith("市"):
+                owners.setdefault(name, set()).add((province_code, city_code))
+    unique = {name: next(iter(found)) for name, found in owners.items() if len(found) == 1}
+    return _Names(provinces, province_names, cities, city_names, municipal, unique)
 
 
 def _longest_prefix(text: str, names: dict[str, str]) -> tuple[str, str] | None:
@@ -97,15 +106,10 @@ def region_of(address: str) -> Region | None:
     found = _longest_prefix(text, names.provinces)
     if found is None:
         # "深圳市南山区…" without the province: a city name that is unique across provinces.
-        matches = {
-            (province, code)
-            for province, table in names.cities.items()
-            for name, code in table.items()
-            if name.endswith("市") and text.startswith(name)
-        }
-        if len(matches) == 1:
-            province, code = matches.pop()
-            return Region(province, code)
+        for length in range(min(len(text), _LONGEST_NAME), 1, -1):
+            owner = names.unique_cities.get(text[:length])
+            if owner is not None:
+                return Region(*owner)
         return None
     name, province = found
     rest = text[len(name) :]

@@ -3,7 +3,8 @@ incremental order update in a store of 1,000,000 orders, each beside a plain bas
 in the same run.
 
 1. **Full recompute** over the 541,909 Online Retail lines (25,900 invoices, 4,372 customers;
-   ``/work/shared/datasets/online-retail/online_retail.csv.gz`` or ``--retail``). The store is
+   ``../shared/datasets/online-retail/online_retail.csv.gz`` beside the repository, or
+   ``--retail``). The store is
    filled first (not timed) with the importer's parser and driver-level bulk inserts: every
    invoice an order, every line an item. Three rule groups (a category, a province, a tier) make
    the recompute read the items and regions as a shop's groups would. Timed:
@@ -47,7 +48,8 @@ GOALS: dict[str, Goal] = {
     "update_p99": Goal("<", 1.0, "ms"),
 }
 DEFAULT_RETAIL = Path(
-    os.environ.get("VAULT_DATASETS", "/work/shared/datasets"),
+    os.environ.get("VAULT_DATASETS")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "datasets",
     "online-retail",
     "online_retail.csv.gz",
 )

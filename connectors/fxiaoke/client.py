@@ -1,6 +1,6 @@
 """The Fenxiang Xiaoke (纷享销客, ShareCRM) OpenAPI over httpx: token, body auth, error map.
 
-The protocol (``/work/shared/protocols/crm-zoho-fxiaoke.md`` Part B):
+The protocol (``shared/protocols/crm-zoho-fxiaoke.md`` Part B):
 
 * ``POST /cgi/corpAccessToken/get/V2`` with ``appId``, ``appSecret``, ``permanentCode`` gives a
   ``corpAccessToken`` (``expiresIn`` seconds, 7200) and the tenant's ``corpId``. The token is

@@ -1,6 +1,6 @@
 """An emulator of the Fenxiang Xiaoke OpenAPI on loopback (Part D of the protocol note).
 
-What it enforces, as Fenxiang does (``/work/shared/protocols/crm-zoho-fxiaoke.md`` B3-B9, D):
+What it enforces, as Fenxiang does (``shared/protocols/crm-zoho-fxiaoke.md`` B3-B9, D):
 
 * Tokens: ``POST /cgi/corpAccessToken/get/V2`` (legacy) and ``POST /oauth2.0/token``
   (``grantType=app_secret``); 7200 s lifetime, the same token for the first 6600 s, at most 10

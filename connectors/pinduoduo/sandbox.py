@@ -304,9 +304,8 @@ class PinduoduoSandbox(Sandbox):
             self.orders[order_sn] = order
 
     def _encrypt(self, order: _Order) -> None:
-        """Give a to-ship, non-risk order its receiver ciphertexts; clear them otherwise."""
-        for ct in order.ciphertexts.values():
-            self._ciphertexts.pop(ct, None)
+        """Give a to-ship, non-risk order its receiver ciphertexts; clear them otherwise (a
+        ciphertext handed out before stays decryptable)."""
         order.ciphertexts = {}
         if order.order_status != 1 or order.risk:
             return

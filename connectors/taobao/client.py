@@ -1,7 +1,7 @@
 """The TOP (Taobao Open Platform) router protocol: signing, the request, the envelopes, errors.
 
 Every call is one form-encoded POST to ``<base_url>/router/rest``; the platform answers HTTP 200
-for success and error alike and the body says which (``/work/shared/protocols/taobao.md`` §1-5):
+for success and error alike and the body says which (``shared/protocols/taobao.md`` §1-5):
 
 * signature (§3): every parameter but ``sign`` with a non-empty value, sorted by name (byte
   order), concatenated ``name + value``; ``md5`` is ``MD5(secret + s + secret)``, ``hmac`` is

@@ -1,4 +1,4 @@
-"""A TOP emulator: the Taobao/Tmall router as ``/work/shared/protocols/taobao.md`` §9 lists it.
+"""A TOP emulator: the Taobao/Tmall router as ``shared/protocols/taobao.md`` §9 lists it.
 
 What it implements, checklist item by item:
 

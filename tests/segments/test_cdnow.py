@@ -25,7 +25,10 @@ from vault.segments.importer import parse_cdnow
 from vault.segments.summary import major_units
 from vault.session import Session
 
-DATASETS = Path(os.environ.get("VAULT_DATASETS", "/work/shared/datasets"))
+DATASETS = Path(
+    os.environ.get("VAULT_DATASETS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+)
 SAMPLE = DATASETS / "cdnow" / "CDNOW_sample.txt"
 PUBLISHED = DATASETS / "cdnow" / "cdnow_customers_summary_with_transactions.csv"
 END = date(1997, 9, 30)

@@ -211,3 +211,24 @@ def test_purchase_days_are_counted_in_the_shop_time_zone() -> None:
     segmenter = Segmenter(rules)
     # 23:30 UTC on 1 March is 07:30 on 2 March in Shanghai.
     assert segmenter.day_of(datetime(2025, 3, 1, 23, 30, tzinfo=UTC)) == date(2025, 3, 2)
+
+
+def test_the_segments_package_exports_its_public_names() -> None:
+    import vault.segments
+
+    assert sorted(vault.segments.__all__) == [
+        "PurchaseHistory",
+        "RecomputeReport",
+        "RepeatSummary",
+        "SegmentRules",
+        "Segmenter",
+        "TransactionSummary",
+        "default_rules",
+        "members_query",
+        "on_orders_changed",
+        "repeat_summary",
+        "resolve_segment",
+        "round_half_up",
+        "transaction_summary",
+    ]
+    assert all(hasattr(vault.segments, name) for name in vault.segments.__all__)

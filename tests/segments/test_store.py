@@ -21,7 +21,10 @@ from vault.segments.region import region_of
 from vault.session import Session
 
 NOW = datetime(2025, 6, 30, 4, tzinfo=UTC)
-DATASETS = Path(os.environ.get("VAULT_DATASETS", "/work/shared/datasets"))
+DATASETS = Path(
+    os.environ.get("VAULT_DATASETS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+)
 RETAIL = DATASETS / "online-retail" / "online_retail.csv.gz"
 ADDRESS_SZ = "广东省深圳市南山区科技园科苑路8号3栋1502室"
 ADDRESS_BJ = "北京市朝阳区建国路88号"

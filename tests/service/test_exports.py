@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 from tests.service.conftest import World
 from vault.audit import AuditQuery
@@ -126,3 +127,24 @@ def test_erasure_over_http_shreds_the_customer_and_names_the_systems_asked(world
         headers=world.headers("admin"),
     )
     assert bad.status_code == 422
+
+
+def test_dsar_access_and_correction_over_http_equal_the_library(world: World) -> None:
+    headers = world.headers("admin", "compliance")
+    answer = world.http.get(f"/v1/customers/{world.customer_id}/dsar", headers=headers)
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    library = world.session("admin", "compliance").dsar_export(world.customer_id)
+    assert json.loads(json.dumps(library, default=str)).keys() == document.keys()
+    assert "13800138000" in answer.text  # the person's own data, in clear for compliance
+    corrected = world.http.post(
+        f"/v1/customers/{world.customer_id}/dsar/correct",
+        json={"fields": {"email": "new@example.cn"}},
+        headers=headers,
+    )
+    assert corrected.json() == {"id": world.customer_id, "changed": ["email"]}
+    assert world.admin.get_customer(world.customer_id).fields["email"].source == "dsar"
+    refused = world.http.get(
+        f"/v1/customers/{world.customer_id}/dsar", headers=world.headers("support")
+    )
+    assert refused.status_code == 403

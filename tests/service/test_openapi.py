@@ -35,6 +35,8 @@ EXPECTED = {
     ("POST", "/v1/exports"),
     ("GET", "/v1/exports/{export_id}/manifest"),
     ("POST", "/v1/customers/{customer_id}/erase"),
+    ("GET", "/v1/customers/{customer_id}/dsar"),
+    ("POST", "/v1/customers/{customer_id}/dsar/correct"),
     ("GET", "/v1/audit/events"),
     ("GET", "/v1/audit/export"),
     ("POST", "/v1/audit/verify"),
@@ -54,6 +56,7 @@ VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/customers/{customer_id}/consent/withdraw"): {"purpose": "p", "source": "s"},
     ("POST", "/v1/exports"): {},
     ("POST", "/v1/customers/{customer_id}/erase"): {"reason": "r"},
+    ("POST", "/v1/customers/{customer_id}/dsar/correct"): {"fields": {"name": "x"}},
 }
 
 

@@ -368,6 +368,10 @@ class ManifestOut(Answer):
     manifest_sha256: str
 
 
+class CorrectionIn(Request):
+    fields: dict[Name, Value] = Field(min_length=1, max_length=64)
+
+
 class EraseIn(Request):
     reason: str = Field(
         min_length=1, max_length=200, description="A reference (ticket id), never a copy of PII."

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from connectors.fxiaoke.sandbox import FxiaokeSandbox
 from vault.errors import PlatformQuotaExhausted
 from vault.session import Session
+from vault.store.schema import customers
 from vault.sync.retry import SyncPolicy
 from vault.vault import Vault
 
@@ -115,7 +117,9 @@ def test_a_customer_without_any_consent_is_never_sent(admin: Session, crm: Fxiao
     assert report.pushed == 0 and in_crm(crm, nobody) == []
 
 
-@pytest.mark.parametrize("fault", ["30004", "server_error", "lost_answer", "token_expired"])
+@pytest.mark.parametrize(
+    "fault", ["30004", "server_error", "drop", "malformed", "lost_answer", "token_expired"]
+)
 def test_faults_during_a_push_end_with_one_record_per_customer(
     admin: Session, fast: Vault, crm: FxiaokeSandbox, fault: str
 ) -> None:
@@ -124,8 +128,8 @@ def test_faults_during_a_push_end_with_one_record_per_customer(
     create = "/data/create"
     if fault == "30004":
         crm.faults.inject("rate_limit", match=create, after=2, times=2)
-    elif fault == "server_error":
-        crm.faults.inject("server_error", match=create, after=1, times=2)
+    elif fault in ("server_error", "drop", "malformed"):
+        crm.faults.inject(fault, match=create, after=1, times=2)
     elif fault == "lost_answer":
         crm.hold_answers(match=create, seconds=1.0, times=2)
     else:
@@ -150,3 +154,41 @@ def test_quota_used_up_during_a_push_stops_clearly_and_the_next_run_finishes(
     resumed = admin.sync("fxiaoke")
     assert resumed.pushed >= 2
     assert all(len(in_crm(crm, p)) == 1 for p in people)
+
+
+# --- erasure reaching Fenxiang ----------------------------------------------------------------
+
+
+def test_erasure_in_the_vault_deletes_the_record_in_fenxiang_and_no_pull_brings_it_back(
+    admin: Session, vault: Vault, crm: FxiaokeSandbox
+) -> None:
+    configure(admin, crm)
+    someone = customer(admin, "曹雪芹", "13787654321", SHARE, email="caoxq@163.com")
+    admin.sync("fxiaoke")
+    [record] = in_crm(crm, someone)
+    before = live_customers(vault)
+    admin.erase_customer(someone, reason="data subject request (test)")
+    # A salesperson's own copy of the same person, typed in before the erasure and not yet
+    # seen by the vault: it must not bring the person back either.
+    crm.add_record(at=record["last_modified_time"] + 1, name="曹雪芹", mobile1="13787654321")
+
+    report = admin.sync("fxiaoke")
+    assert report.counts.deleted >= 1 and report.suppressed >= 1 and report.created == 0
+    assert crm.record(record["_id"]) is None  # voided, then deleted: gone from the sandbox
+    verbs = [path.rsplit("/", 1)[-1] for _, path in crm.request_log]
+    assert verbs.index("invalid") < verbs.index("delete")
+    assert admin.find_customers("phone", "13787654321", purpose="administration") == []
+
+    again = admin.sync("fxiaoke", full=True)
+    assert again.created == 0
+    assert admin.find_customers("phone", "13787654321", purpose="administration") == []
+    assert live_customers(vault) == before - 1
+
+
+def live_customers(vault: Vault) -> int:
+    with vault.engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).select_from(customers).where(customers.c.erased_at.is_(None))
+            ).scalar_one()
+        )

@@ -626,3 +626,43 @@ def test_errors_never_carry_a_token_a_secret_or_a_receiver_value(fresh: Pinduodu
             person.name,
         ):
             assert secret not in text
+
+
+def test_status_filters_and_has_next(shop: PinduoduoSandbox) -> None:
+    now = int(time.time())
+    order = max(shop.orders.values(), key=lambda o: o.updated if o.updated < now - 600 else 0)
+    window = {
+        "start_updated_at": str(int(order.updated) - 1700),
+        "end_updated_at": str(int(order.updated) + 100),
+    }
+    every = raw_call(shop, {"type": INCREMENT, **window, "page_size": "5", "use_has_next": "true"})
+    answer = every["order_sn_increment_get_response"]
+    assert answer["total_count"] >= 1 and answer["has_next"] == (answer["total_count"] > 5)
+    to_ship = raw_call(shop, {"type": INCREMENT, **window, "order_status": "1"})
+    listed = to_ship["order_sn_increment_get_response"]["order_sn_list"]
+    assert all(entry["order_status"] == 1 for entry in listed)
+
+
+def test_order_list_by_deal_time_allows_24_hours(shop: PinduoduoSandbox) -> None:
+    now = int(time.time())
+    day = {"start_confirm_at": str(now - 86400), "end_confirm_at": str(now)}
+    answer = raw_call(shop, {"type": "pdd.order.list.get", **day})["order_list_get_response"]
+    confirms = [entry["confirm_time"] for entry in answer["order_list"]]
+    assert answer["total_count"] > 0 and confirms == sorted(confirms)
+    longer = {"start_confirm_at": str(now - 86401), "end_confirm_at": str(now)}
+    refused = raw_call(shop, {"type": "pdd.order.list.get", **longer})
+    assert refused["error_response"]["error_code"] == 10000
+
+
+def test_orders_updated_in_the_last_three_minutes_are_hidden(fresh: PinduoduoSandbox) -> None:
+    changed = fresh.change_statuses(3, at=time.time() - 60)
+    now = int(time.time())
+    window = {"start_updated_at": str(now - 1800), "end_updated_at": str(now)}
+
+    def listed() -> set[str]:
+        answer = raw_call(fresh, {"type": INCREMENT, **window})
+        return {e["order_sn"] for e in answer["order_sn_increment_get_response"]["order_sn_list"]}
+
+    assert not set(changed) & listed()
+    fresh.hide_recent = False
+    assert set(changed) <= listed()

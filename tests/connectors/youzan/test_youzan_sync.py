@@ -135,3 +135,32 @@ def test_flow_control_and_server_errors_mid_run_end_in_a_complete_sync(
         "token_expired",
     }
     assert stored_orders(vault) == expected(small)
+
+
+def test_a_youzan_ciphertext_is_decrypted_only_through_the_door_for_an_allowed_scene(
+    admin: Session, vault: Vault
+) -> None:
+    from vault.errors import AccessDenied
+
+    vault.sync_policy = FAST
+    with YouzanSandbox(seed=33, records=150, span_days=1) as shop:
+        assert isinstance(shop, YouzanSandbox)
+        admin.configure_connector("youzan", settings(shop))
+        admin.sync("youzan")
+        trade = sorted(shop.trades.values(), key=lambda t: t.tid)[0]
+        person = shop.pool[trade.buyer]
+        customer_id = admin.find_by_identity("youzan", shop.yz_open_id(trade.buyer))
+        assert customer_id is not None
+        with pytest.raises(AccessDenied):
+            admin.decrypt_platform_field(
+                customer_id, "phone", connector="youzan", scene="shipping", purpose="marketing_sms"
+            )
+        decrypt_calls = [p for p, _ in shop.api_log if "decrypt" in p]
+        assert decrypt_calls == []  # neither the sync nor the refused request asked the platform
+        value = admin.decrypt_platform_field(
+            customer_id, "phone", connector="youzan", scene="shipping", purpose="customer_service"
+        )
+        assert value == f"+86{person.phone}"
+        assert len([p for p, _ in shop.api_log if "decrypt" in p]) == 1
+        stored = admin.get_customer(customer_id, purpose="customer_service").fields["phone"]
+        assert stored.source == "youzan-decrypt" and not stored.masked

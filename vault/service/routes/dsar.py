@@ -1,4 +1,5 @@
-"""Data-subject requests: erasure (with the connected systems asked to erase)."""
+"""Data-subject requests: access (the DSAR document), correction, erasure (with the connected
+systems asked to erase)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from vault.service._auth import CallerDep
-from vault.service.models import EraseIn, ErasureOut
+from vault.service.models import Changed, CorrectionIn, EraseIn, ErasureOut
 
 router = APIRouter(prefix="/v1/customers", tags=["data-subject requests"])
 
@@ -23,3 +24,20 @@ async def erase(customer_id: CustomerPath, body: EraseIn, caller: CallerDep) -> 
     had an identity on (``erasure_requests``; the sync engine carries them out)."""
     report = await caller.run(lambda s: s.erase_customer(customer_id, reason=body.reason))
     return report.to_json()
+
+
+@router.get("/{customer_id}/dsar", summary="Everything held on one person (DSAR access)")
+async def dsar_export(customer_id: CustomerPath, caller: CallerDep) -> dict[str, Any]:
+    """Fields with provenance, identities, orders, interactions, tags, consent history, every
+    access on the audit log, and the systems that received the data. Needs the ``read`` and
+    ``audit`` actions; fields appear as your views show them for your purpose."""
+    return await caller.run(lambda s: s.dsar_export(customer_id))
+
+
+@router.post("/{customer_id}/dsar/correct", response_model=Changed, summary="DSAR correction")
+async def dsar_correct(
+    customer_id: CustomerPath, body: CorrectionIn, caller: CallerDep
+) -> dict[str, Any]:
+    """Rectify values at the person's request (provenance ``dsar``); returns what changed."""
+    changed = await caller.run(lambda s: s.dsar_correct(customer_id, body.fields))
+    return {"id": customer_id, "changed": changed}

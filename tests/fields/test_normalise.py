@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from vault.errors import InvalidValue
 from vault.fields.normalise import (
+    normalise_address,
     normalise_email,
     normalise_id_number,
     normalise_name,
@@ -100,6 +101,11 @@ def test_id_number_with_impossible_birth_date_is_refused() -> None:
 def test_masked_name_is_flagged() -> None:
     assert normalise_name("张*").masked
     assert not normalise_name("张三").masked
+
+
+def test_masked_address_is_flagged() -> None:
+    assert normalise_address("广东省深圳市南山区****").masked
+    assert not normalise_address("广东省深圳市南山区科技园路 1 号").masked
 
 
 def test_full_width_digits_are_the_same_phone_and_id_number() -> None:

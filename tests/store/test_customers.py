@@ -52,12 +52,15 @@ def test_update_changes_value_and_provenance(admin: Session) -> None:
 
 
 def test_masked_value_never_overwrites_a_full_one(admin: Session) -> None:
-    cid = admin.add_customer({"name": "张三", "phone": "13800138000"}, source="import")
-    assert (
-        admin.update_customer(cid, {"phone": "138****8000", "name": "张*"}, source="taobao") == []
+    address = "广东省深圳市南山区科技园路 1 号"
+    cid = admin.add_customer(
+        {"name": "张三", "phone": "13800138000", "address": address}, source="import"
     )
+    masked = {"phone": "138****8000", "name": "张*", "address": "广东省深圳市南山区****"}
+    assert admin.update_customer(cid, masked, source="taobao") == []
     customer = admin.get_customer(cid)
     assert customer.get("phone") == "+8613800138000" and customer.get("name") == "张三"
+    assert customer.get("address") == address
 
 
 def test_masked_value_is_stored_as_masked_and_not_indexed(admin: Session) -> None:

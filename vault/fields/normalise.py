@@ -118,6 +118,14 @@ def normalise_name(value: str, field: str = "name") -> Normalised:
     return Normalised(text, masked=MASK_CHARACTER in text)
 
 
+def normalise_address(value: str, field: str = "address") -> Normalised:
+    """A postal address; shops hand out receivers' addresses with the street masked
+    (``广东省深圳市南山区****``): a run of two or more ``*`` marks the value masked, so it is
+    kept as given and never overwrites a full address."""
+    text = _text(value)
+    return Normalised(text, masked=MASK_CHARACTER * 2 in text)
+
+
 def normalise_casefold(value: str, field: str = "text") -> Normalised:
     return Normalised(_text(value).casefold())
 
@@ -129,5 +137,6 @@ NORMALISERS: dict[str, Callable[[str, str], Normalised]] = {
     "date": normalise_date,
     "text": normalise_text,
     "name": normalise_name,
+    "address": normalise_address,
     "casefold": normalise_casefold,
 }

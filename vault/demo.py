@@ -14,9 +14,10 @@ from pathlib import Path
 from vault.consent.demo import consent_and_export_step
 from vault.errors import AccessDenied
 from vault.records import NewCustomer, Order, OrderItem
+from vault.segments.demo import segments_step
 from vault.serialise import customer_to_json
 from vault.service.demo import http_step
-from vault.sync.demo import demo_file_import
+from vault.sync.demo import demo_file_import, demo_shop_sync
 from vault.synthetic import SyntheticCustomer, generate_customers
 from vault.vault import Vault
 
@@ -135,16 +136,18 @@ def run_demo(directory: Path | None, *, count: int, seed: int, echo: Echo) -> Pa
         except AccessDenied as refused:
             echo(f"   Reading it for marketing is refused (and audited): {refused.reason}.")
 
-        demo_file_import(admin, home, people[0].phone, echo)
-        http_step(vault, support_token, token, written, echo)  # the HTTP API (vault.service)
+        demo_file_import(admin, home, people[0].phone, echo, step="6.")
+        consent_and_export_step(admin, ids, home, echo, seed=seed, step="7.")
+        demo_shop_sync(admin, echo, step="8.")
+        segments_step(vault, admin, echo, step="9.")
+        http_step(vault, support_token, token, written, echo, step="10.")
 
         report = admin.audit_verify()
         checkpoint = admin.audit_checkpoint()
         echo(
-            f"6. Every access above is on the hash-chained audit log: {report.events} events "
+            f"11. Every access above is on the hash-chained audit log: {report.events} events "
             f"verified; checkpoint at event {checkpoint.seq} signed with Ed25519."
         )
-        consent_and_export_step(admin, ids, home, echo, seed=seed)
 
     echo("")
     echo(f"The vault lives in {home}. Try next:")

@@ -15,7 +15,13 @@ PURPOSE = "marketing_email"
 
 
 def consent_and_export_step(
-    admin: Session, ids: Sequence[str], home: Path, echo: Callable[[str], None], *, seed: int
+    admin: Session,
+    ids: Sequence[str],
+    home: Path,
+    echo: Callable[[str], None],
+    *,
+    seed: int,
+    step: str,
 ) -> Path:
     """Grant marketing-email consent to a third of the customers (one of them then withdraws),
     export the consented ones (name and email only, the purpose's fields) to a CSV with its
@@ -31,8 +37,10 @@ def consent_and_export_step(
             PURPOSE, out, fields=["name", "email"], manifest_to=manifest_path(target)
         )
     sample = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8-sig"))))[1:3]
-    echo(f"7. Consent: {len(chosen)} customers granted {PURPOSE}, one withdrew at once; the export")
-    echo(f"   holds exactly the {manifest.rows} consented customers, only name and email:")
+    echo(f"{step} Consent: {len(chosen)} customers granted {PURPOSE}, one withdrew at once;")
+    echo(
+        f"   the export holds exactly the {manifest.rows} consented customers, name and email only:"
+    )
     for row in sample:
         echo(f"     {' | '.join(row)}")
     echo(f"   {target.name} + manifest (SHA-256 {manifest.file_sha256[:16]}…) in the vault home;")

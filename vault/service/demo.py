@@ -14,11 +14,17 @@ from vault.vault import Vault
 
 
 def http_step(
-    vault: Vault, token: str, admin_token: str, phone: str, echo: Callable[[str], None]
+    vault: Vault,
+    token: str,
+    admin_token: str,
+    phone: str,
+    echo: Callable[[str], None],
+    *,
+    step: str,
 ) -> None:
     """Look ``phone`` up over HTTP with ``token`` (purpose customer_service)."""
     with running(vault, ServiceConfig()) as server, httpx.Client(base_url=server.url) as http:
-        echo(f"5b. The HTTP API (`vault serve`) on {server.url}: the same lookup as that agent,")
+        echo(f"{step} The HTTP API (`vault serve`) on {server.url}: the same lookup as that agent,")
         echo(
             "    POST /v1/customers/search with a bearer token and X-Vault-Purpose: "
             "customer_service"

@@ -45,8 +45,8 @@ def expected(sandbox: PinduoduoSandbox) -> dict[str, tuple[str, int]]:
 
 
 @pytest.fixture
-def big() -> Iterator[PinduoduoSandbox]:
-    with PinduoduoSandbox(seed=31, records=20_000, span_days=2) as sandbox:
+def big(full_pull_orders: int) -> Iterator[PinduoduoSandbox]:
+    with PinduoduoSandbox(seed=31, records=full_pull_orders, span_days=2) as sandbox:
         assert isinstance(sandbox, PinduoduoSandbox)
         yield sandbox
 
@@ -65,14 +65,14 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     vault.sync_policy = FAST
     admin.configure_connector("pinduoduo", settings(big))
     report = admin.sync("pinduoduo")
-    assert report.error is None and report.counts.orders >= 20_000
+    assert report.error is None and report.counts.orders >= big.records
     assert stored_orders(vault) == expected(big)
 
     changed = big.change_statuses(300)
     again = admin.sync("pinduoduo")
     assert 300 <= again.counts.orders < 1_000  # only the window since the cursor
     now = stored_orders(vault)
-    assert len(now) == 20_000 and now == expected(big)
+    assert len(now) == big.records and now == expected(big)
     assert {now[sn][0] for sn in changed} >= {"shipped", "completed"}
 
     # masked values stay masked, ciphertexts are kept as handles, no clear phone is stored
@@ -86,7 +86,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
             select(func.count()).where(customer_identities.c.platform == "pinduoduo")
         ).scalar_one()
     assert phones == 0
-    assert identities >= 20_000  # one order identity each, plus the phone-index identities
+    assert identities >= big.records  # one order identity each, plus the phone-index identities
 
 
 def test_a_killed_sync_resumes_to_the_same_state(

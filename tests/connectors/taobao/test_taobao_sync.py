@@ -66,6 +66,8 @@ def assert_mirrors(vault: Vault, sandbox: TaobaoSandbox) -> None:
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest) -> Iterator[TaobaoSandbox]:
     size = getattr(request, "param", 250)
+    if size == "full-pull":
+        size = request.getfixturevalue("full_pull_orders")
     with TaobaoSandbox(seed=21, records=size) as running:
         assert isinstance(running, TaobaoSandbox)
         yield running
@@ -79,12 +81,12 @@ def configured(admin: Session, vault: Vault, sandbox: TaobaoSandbox) -> Session:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sandbox", [20_000], indirect=True)
+@pytest.mark.parametrize("sandbox", ["full-pull"], indirect=True)
 def test_full_pull_of_20000_orders_then_incremental_every_order_once(
     configured: Session, vault: Vault, sandbox: TaobaoSandbox
 ) -> None:
     report = configured.sync("taobao")
-    assert report.ok and report.counts.orders >= 20_000
+    assert report.ok and report.counts.orders >= sandbox.records
     assert_mirrors(vault, sandbox)
     touched = sandbox.advance(changes=40, refunds=15, new_orders=25)
     again = configured.sync("taobao")

@@ -45,8 +45,8 @@ def expected(sandbox: YouzanSandbox) -> dict[str, tuple[str, int]]:
 
 
 @pytest.fixture
-def big() -> Iterator[YouzanSandbox]:
-    with YouzanSandbox(seed=31, records=20_000, span_days=2) as sandbox:
+def big(full_pull_orders: int) -> Iterator[YouzanSandbox]:
+    with YouzanSandbox(seed=31, records=full_pull_orders, span_days=2) as sandbox:
         assert isinstance(sandbox, YouzanSandbox)
         yield sandbox
 
@@ -65,7 +65,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     vault.sync_policy = FAST
     admin.configure_connector("youzan", settings(big))
     report = admin.sync("youzan")
-    assert report.error is None and report.counts.orders >= 20_000
+    assert report.error is None and report.counts.orders >= big.records
     assert stored_orders(vault) == expected(big)
     members = big.members[big.shops[0].kdt_id]
     with vault.engine.connect() as connection:
@@ -80,7 +80,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     again = admin.sync("youzan")
     assert 300 <= again.counts.orders < 1_000  # only the window since the cursor
     now = stored_orders(vault)
-    assert len(now) == 20_000 and now == expected(big)
+    assert len(now) == big.records and now == expected(big)
     assert {now[tid][0] for tid in changed} >= {"shipped", "completed"}
 
     # phones come only as ciphertexts: none is stored in clear or masked

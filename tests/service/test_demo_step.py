@@ -16,7 +16,7 @@ def test_the_demo_looks_a_customer_up_over_http_and_stops_the_server(tmp_path: P
     target = tmp_path / "demo"
     result = CliRunner().invoke(cli, ["demo", "--dir", str(target), "--customers", "30"])
     assert result.exit_code == 0, result.output
-    step = result.output.split("5b. The HTTP API")[1].split("6. ")[0]
+    step = result.output.split("10. The HTTP API")[1].split("11. ")[0]
     assert "→ 200: phone " in step and "****" in step
     assert "audited as search, read under that request id" in step
     request_id = re.search(r"request id ([0-9a-f]{32})", step)

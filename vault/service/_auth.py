@@ -100,7 +100,14 @@ async def caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     purpose: Annotated[str | None, Depends(purpose_of)],
 ) -> Caller:
-    return Caller(request, credentials, purpose)
+    """The request's caller. A request without any token is refused (401, audited) here,
+    before its body is even validated: an anonymous caller learns nothing about the API's
+    inputs from a 422."""
+    found = Caller(request, credentials, purpose)
+    if credentials is None:
+        limiter = request.app.state.door_limiter
+        await anyio.to_thread.run_sync(found.session, limiter=limiter)  # raises AccessDenied
+    return found
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -20,7 +20,7 @@ from vault.session import Session
 router = APIRouter(tags=["consent"])
 
 CustomerPath = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
+    str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
 ]
 IMPORT_PATH = "/v1/consent/import"
 

@@ -30,7 +30,7 @@ from vault.session import Session
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
 CustomerPath = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
+    str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
 ]
 TagPath = Annotated[str, Path(min_length=1, max_length=128, description="A tag.")]
 
@@ -59,7 +59,7 @@ async def search(body: Search, caller: CallerDep) -> dict[str, Any]:
 async def list_customers(
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    after: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None,
+    after: Annotated[str | None, Query(max_length=36, pattern=r"^[A-Za-z0-9-]+$")] = None,
 ) -> dict[str, Any]:
     page = await caller.run(lambda s: s.list_customers(limit=limit, after=after))
     return {"customer_ids": list(page.customer_ids), "next_after": page.next_after}

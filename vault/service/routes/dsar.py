@@ -13,7 +13,7 @@ from vault.service.models import Changed, CorrectionIn, EraseIn, ErasureOut
 router = APIRouter(prefix="/v1/customers", tags=["data-subject requests"])
 
 CustomerPath = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
+    str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
 ]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from connectors.youzan.client import (
@@ -45,6 +44,8 @@ from vault.sync.contract import (
     Page,
     Setting,
 )
+from vault.sync.values import china_time as _china_time
+from vault.sync.values import yuan_to_fen
 
 CHINA = timezone(timedelta(hours=8))
 TRADES = ("youzan.trades.sold.get", "4.0.4")
@@ -80,25 +81,11 @@ def order_status(status: str, refund_state: int) -> str:
 
 
 def fen(value: Any, *, field: str) -> int:
-    """Yuan (``"12.90"`` or 12.9) to integer fen, exactly."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise PlatformProtocolError(f"{field} is not an amount", connector=CONNECTOR)
-    try:
-        amount = Decimal(str(value)) * 100
-    except InvalidOperation as exc:
-        raise PlatformProtocolError(f"{field} is not an amount", connector=CONNECTOR) from exc
-    if amount != amount.to_integral_value():
-        raise PlatformProtocolError(f"{field} has more than two decimals", connector=CONNECTOR)
-    return int(amount)
+    return yuan_to_fen(value, field=field, connector=CONNECTOR)
 
 
 def china_time(value: Any, *, field: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%d %H:%M:%S").replace(tzinfo=CHINA)
-    except ValueError as exc:
-        raise PlatformProtocolError(f"{field} is not a time", connector=CONNECTOR) from exc
+    return _china_time(value, field=field, connector=CONNECTOR)
 
 
 def wire_time(ts: float) -> str:

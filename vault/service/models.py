@@ -6,10 +6,18 @@ a customer is :func:`vault.serialise.customer_to_json`, the same as the CLI's ``
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -18,9 +26,27 @@ Value = Annotated[str, Field(max_length=4096)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
 Tag = Annotated[str, Field(min_length=1, max_length=128)]
 
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    """Pydantic would read ``0.5`` or ``"1700000000"`` as a Unix time; the schema says
+    ``date-time`` (RFC 3339, with its offset), so only that is accepted."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 date-time with its offset: 2026-01-31T08:00:00Z")
+    return datetime.fromisoformat(value.upper())
+
+
+Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
+"""A request's date-time: RFC 3339 with an offset, nothing else."""
+
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a JSON ``"1"`` is no integer and ``1.0`` no count, as the schema says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Answer(BaseModel):
@@ -58,7 +84,7 @@ class CustomerIn(Request):
     fields: dict[Name, Value] = Field(default_factory=dict, max_length=64)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=32)
     source: Source = "api"
-    observed_at: datetime | None = None
+    observed_at: Moment | None = None
 
     @model_validator(mode="after")
     def _something(self) -> CustomerIn:
@@ -70,7 +96,7 @@ class CustomerIn(Request):
 class CustomerUpdate(Request):
     fields: dict[Name, Value] = Field(min_length=1, max_length=64)
     source: Source = "api"
-    observed_at: datetime | None = None
+    observed_at: Moment | None = None
 
 
 class IdentityAdd(Request):
@@ -288,7 +314,7 @@ class ConsentChange(Request):
     evidence: str | None = Field(
         default=None, max_length=256, description="A reference (form id), never a copy of PII."
     )
-    at: datetime | None = Field(default=None, description="When; default now.")
+    at: Moment | None = Field(default=None, description="When; default now.")
 
 
 class ConsentRecorded(Answer):

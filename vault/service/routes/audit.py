@@ -4,7 +4,7 @@ streamed), verify, checkpoint and the checkpoint public key."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -16,6 +16,7 @@ from vault.service._stream import Stream
 from vault.service.models import (
     AuditEventOut,
     CheckpointOut,
+    Moment,
     PublicKey,
     VerifyAnswer,
     VerifyIn,
@@ -43,14 +44,10 @@ class Filters:
             action=self.action,
             purpose=self.event_purpose,
             outcome=self.outcome,
-            since=_utc(self.since),
-            until=_utc(self.until),
+            since=self.since,
+            until=self.until,
             limit=limit,
         )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
 
 async def filters(
@@ -62,8 +59,8 @@ async def filters(
         Query(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="Events made for it."),
     ] = None,
     outcome: Annotated[Literal["allowed", "denied", "failed"] | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="From this time (UTC if no zone).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time.")] = None,
+    since: Annotated[Moment | None, Query(description="From this time (RFC 3339).")] = None,
+    until: Annotated[Moment | None, Query(description="Before this time (RFC 3339).")] = None,
 ) -> Filters:
     return Filters(actor, customer, action, event_purpose, outcome, since, until)
 

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select, update
 
-from vault import AccessDenied, Vault
+from vault import AccessDenied, InvalidValue, Vault
 from vault.audit import AuditQuery, Checkpoint
 from vault.audit.chain import GENESIS_HASH, canonical, event_hash
 from vault.cli import cli
@@ -410,3 +410,13 @@ def test_concurrent_processes_keep_one_chain(
     ]
     assert len(from_workers) == processes * operations
     assert len({e["seq"] for e in from_workers}) == processes * operations
+
+
+@pytest.mark.parametrize(
+    "filters", [{"customer": "0" * 37}, {"actor": "a\x00"}, {"action": "read\x00"}]
+)
+def test_an_audit_filter_no_event_could_match_is_named_not_a_database_error(
+    admin: Session, filters: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidValue, match=next(iter(filters))):
+        admin.audit_query(AuditQuery(**filters))  # type: ignore[arg-type]

@@ -246,3 +246,67 @@ def test_an_unknown_customer_is_404_with_its_id_only(world: World) -> None:
     answer = world.http.get(f"/v1/customers/{missing}", headers=world.headers("admin"))
     assert answer.status_code == 404
     assert answer.json()["error"]["message"] == f"no customer {missing}"
+
+
+def problems(answer: Any) -> list[dict[str, Any]]:
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["type"] == "InvalidRequest"
+    return list(answer.json()["error"]["problems"])
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"tags": ["a\u0000b"]}, ["body"]),  # PostgreSQL text cannot hold a NUL
+        ({"tags": ["\u001a"]}, ["body", "tags", "0"]),  # a control character is no tag
+    ],
+)
+def test_a_value_with_a_nul_or_control_character_is_422_not_a_database_error(
+    world: World, before: Any, body: dict[str, Any], where: list[str]
+) -> None:
+    answer = world.http.post("/v1/exports", json=body, headers=world.headers("admin"))
+    assert [p["loc"] for p in problems(answer)] == [where]
+    assert_nothing_written(world, before)
+
+
+def test_a_platform_name_longer_than_the_store_holds_is_422(world: World, before: Any) -> None:
+    answer = world.http.post(
+        "/v1/customers",
+        json={"identities": [{"platform": "p" * 33, "external_id": "e"}]},
+        headers=world.headers("admin"),
+    )
+    assert problems(answer)[0]["loc"] == ["body", "identities", "0", "platform"]
+    assert_nothing_written(world, before)
+
+
+@pytest.mark.parametrize("moment", ["0.5", "1700000000", "2026-03-01", "2026-03-01T08:00:00"])
+def test_a_date_time_is_rfc_3339_with_an_offset_never_a_unix_time(
+    world: World, before: Any, moment: str
+) -> None:
+    query = world.http.get(
+        "/v1/audit/events", params={"until": moment}, headers=world.headers("admin")
+    )
+    assert problems(query)[0]["loc"] == ["query", "until"]
+    body = world.http.patch(
+        f"/v1/customers/{world.customer_id}",
+        json={"fields": {"nickname": "x"}, "observed_at": moment},
+        headers=world.headers("admin"),
+    )
+    assert problems(body)[0]["loc"] == ["body", "observed_at"]
+    assert_nothing_written(world, before)
+
+
+def test_a_json_string_is_no_integer_in_a_request_body(world: World) -> None:
+    checkpoint = world.admin.audit_checkpoint()
+    kept = {**checkpoint.to_json(world.vault.audit.public_key), "seq": str(checkpoint.seq)}
+    answer = world.http.post(
+        "/v1/audit/verify", json={"checkpoints": [kept]}, headers=world.headers("auditor")
+    )
+    assert problems(answer)[0]["loc"] == ["body", "checkpoints", "0", "seq"]
+
+
+def test_an_audit_filter_on_a_customer_id_longer_than_any_is_422(world: World) -> None:
+    answer = world.http.get(
+        "/v1/audit/events", params={"customer": "0" * 37}, headers=world.headers("admin")
+    )
+    assert problems(answer)[0]["loc"] == ["query", "customer"]

@@ -182,3 +182,20 @@ def test_tags_are_added_once_and_shown(admin: Session) -> None:
     assert admin.get_customer(cid).tags == ["vip"]
     assert admin.untag_customer(cid, "vip")
     assert admin.get_customer(cid).tags == []
+
+
+@pytest.mark.parametrize("name", ["", "x" * 129, "a\x00b", "line\nbreak"])
+def test_a_tag_name_that_cannot_be_stored_is_refused_on_both_databases(
+    admin: Session, name: str
+) -> None:
+    cid = admin.add_customer({"name": "张三"}, source="t")
+    with pytest.raises(InvalidValue, match="tag"):
+        admin.tag_customers([cid], name, source="t")
+    with pytest.raises(InvalidValue, match="tag"):
+        admin.untag_customer(cid, name)
+    assert admin.get_customer(cid).tags == []
+
+
+def test_a_platform_name_longer_than_the_store_holds_is_refused(admin: Session) -> None:
+    with pytest.raises(InvalidValue, match="platform"):
+        admin.add_customer({"name": "张三"}, source="t", identities=[("p" * 33, "e1")])

@@ -37,9 +37,11 @@ from vault.audit.chain import (
 from vault.audit.events import AuditEvent
 from vault.audit.ids import SortedIds
 from vault.crypto._hazmat import ed25519_public_key
+from vault.errors import InvalidValue
 from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
 from vault.store.schema import (
+    CUSTOMER_ID_MAX,
     audit_checkpoints,
     audit_event_customers,
     audit_events,
@@ -91,6 +93,18 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = 1000
+
+    def __post_init__(self) -> None:
+        """A filter no event could match is a mistake to name, not a database error: the
+        customer filter is recorded on the audit event itself (a 36-character column), and
+        PostgreSQL cannot compare a NUL."""
+        if self.customer is not None and len(self.customer) > CUSTOMER_ID_MAX:
+            raise InvalidValue(
+                field="customer", reason=f"a customer id is at most {CUSTOMER_ID_MAX} characters"
+            )
+        for name in ("actor", "customer", "action", "purpose", "outcome"):
+            if "\x00" in (getattr(self, name) or ""):
+                raise InvalidValue(field=name, reason="a NUL character is in no audit event")
 
 
 class AuditLog:

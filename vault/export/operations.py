@@ -32,7 +32,7 @@ from vault.export.formats import writer_class
 from vault.export.manifest import ExportManifest
 from vault.export.writers import Cell, HashingStream
 from vault.segments import Segmenter, members_query, resolve_segment
-from vault.store.customers import IDENTITY_FIELD
+from vault.store.customers import IDENTITY_FIELD, check_tag
 from vault.store.engine import utcnow
 from vault.store.schema import consent_state, customer_tags, customers, tags
 
@@ -152,7 +152,7 @@ class ExportOperations(Door):
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
-        tag_names = [t.strip() for t in tags if t.strip()]
+        tag_names = [check_tag(t) for t in tags if t.strip()]
         segment_names = [*([segment] if segment else []), *segments]
         for name in segment_names:
             self._check_segment_name(name)

@@ -24,7 +24,8 @@ Source = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9
 CustomerId = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
 Value = Annotated[str, Field(max_length=4096)]
 ExternalId = Annotated[str, Field(min_length=1, max_length=256)]
-Tag = Annotated[str, Field(min_length=1, max_length=128)]
+Tag = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Platform = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -43,10 +44,28 @@ Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
 """A request's date-time: RFC 3339 with an offset, nothing else."""
 
 
+def _holds_nul(data: Any) -> bool:
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in data.items())
+    if isinstance(data, list | tuple):
+        return any(_holds_nul(item) for item in data)
+    return False
+
+
 class Request(BaseModel):
     """Strict: a JSON ``"1"`` is no integer and ``1.0`` no count, as the schema says."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        """PostgreSQL text cannot hold a NUL, and no value of the vault's has one."""
+        if _holds_nul(data):
+            raise ValueError("a NUL character (\\u0000) is in no valid value")
+        return data
 
 
 class Answer(BaseModel):
@@ -76,7 +95,7 @@ class Health(Answer):
 
 
 class IdentityIn(Request):
-    platform: Name
+    platform: Platform
     external_id: ExternalId
 
 
@@ -100,7 +119,7 @@ class CustomerUpdate(Request):
 
 
 class IdentityAdd(Request):
-    platform: Name
+    platform: Platform
     external_id: ExternalId
     source: Source = "api"
 
@@ -114,7 +133,7 @@ class Search(Request):
     id_number: Value | None = None
     field: Name | None = None
     value: Value | None = None
-    platform: Name | None = None
+    platform: Platform | None = None
     external_id: ExternalId | None = None
     records: bool = Field(
         default=True,

@@ -140,10 +140,33 @@ def _identity_field(platform: str) -> str:
     return IDENTITY_INDEX_PREFIX + platform
 
 
-def _check_platform(platform: str) -> str:
-    if not platform or not platform.replace("_", "").replace("-", "").isalnum():
-        raise InvalidValue(field="platform", reason="a platform name is letters, digits, - and _")
+PLATFORM_MAX = 32  # customer_identities.platform
+TAG_MAX = 128  # tags.name
+
+
+def check_platform(platform: str) -> str:
+    """A platform name as stored: lower case, letters, digits, - and _, at most 32."""
+    if (
+        not platform
+        or len(platform) > PLATFORM_MAX
+        or not platform.replace("_", "").replace("-", "").isalnum()
+    ):
+        raise InvalidValue(
+            field="platform",
+            reason=f"a platform name is 1 to {PLATFORM_MAX} letters, digits, - and _",
+        )
     return platform.lower()
+
+
+def check_tag(tag: str) -> str:
+    """A tag name as stored: stripped, 1 to 128 characters, no control character (a NUL could
+    not be stored on PostgreSQL; the others only hide what a tag says)."""
+    name = tag.strip()
+    if not name or len(name) > TAG_MAX or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidValue(
+            field="tag", reason=f"a tag is 1 to {TAG_MAX} characters, none a control character"
+        )
+    return name
 
 
 class CustomerStore:
@@ -216,7 +239,7 @@ class CustomerStore:
         source: str,
         observed_at: datetime,
     ) -> dict[str, Any]:
-        platform = _check_platform(platform)
+        platform = check_platform(platform)
         external_id = external_id.strip()
         if not external_id:
             raise InvalidValue(field=_identity_field(platform), reason="empty external id")
@@ -471,7 +494,7 @@ class CustomerStore:
         )
 
     def find_identity(self, connection: Connection, platform: str, external_id: str) -> str | None:
-        platform = _check_platform(platform)
+        platform = check_platform(platform)
         digest = self._indexer.digest(_identity_field(platform), external_id.strip())
         return connection.execute(
             select(customer_identities.c.customer_id).where(
@@ -681,9 +704,7 @@ class CustomerStore:
         self, connection: Connection, customer_ids: Sequence[str], tag: str, *, source: str
     ) -> int:
         """Tag customers (creating the tag if new); returns how many were newly tagged."""
-        name = tag.strip()
-        if not name or len(name) > 128:
-            raise InvalidValue(field="tag", reason="a tag is 1 to 128 characters")
+        name = check_tag(tag)
         tag_id = connection.execute(
             select(tags.c.id).where(tags.c.name == name)
         ).scalar_one_or_none()
@@ -717,7 +738,7 @@ class CustomerStore:
 
     def untag(self, connection: Connection, customer_id: str, tag: str) -> bool:
         tag_id = connection.execute(
-            select(tags.c.id).where(tags.c.name == tag.strip())
+            select(tags.c.id).where(tags.c.name == check_tag(tag))
         ).scalar_one_or_none()
         if tag_id is None:
             return False

@@ -34,7 +34,8 @@ NAMING = {
 
 metadata = MetaData(naming_convention=NAMING)
 
-CUSTOMER_ID = String(36)
+CUSTOMER_ID_MAX = 36  # a UUID
+CUSTOMER_ID = String(CUSTOMER_ID_MAX)
 SOURCE = String(64)
 TS = DateTime(timezone=True)
 

@@ -27,7 +27,7 @@ from vault.audit import AuditEvent
 from vault.consent import ledger, suppression
 from vault.door import Door
 from vault.errors import ConnectorError, PlatformProtocolError, VaultError
-from vault.records import NewCustomer
+from vault.records import NewCustomer, Order
 from vault.store.customers import IDENTITY_INDEX_PREFIX
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -326,6 +326,7 @@ class SyncEngine:
         outcomes = self.resolver.apply(connection, buyers, counts)
         touched: list[str] = []
         fields: set[str] = set()
+        orders: list[Order] = []
         for position, outcome in zip(owners, outcomes, strict=True):
             if outcome.customer_id is None:
                 continue
@@ -333,12 +334,7 @@ class SyncEngine:
             fields.update(outcome.fields)
             record = records[position]
             if isinstance(record, ExternalOrder):
-                self.vault.customers.record_order(
-                    connection,
-                    replace(record.order, customer_id=outcome.customer_id),
-                    source=self.resolver.source,
-                )
-                counts.orders += 1
+                orders.append(replace(record.order, customer_id=outcome.customer_id))
             elif isinstance(record, ExternalInteraction) and self._new_interaction(
                 connection, outcome.customer_id, record
             ):
@@ -352,6 +348,9 @@ class SyncEngine:
                     source=self.resolver.source,
                 )
                 counts.interactions += 1
+        if orders:  # the page's customers' segments are brought up to date once
+            self.vault.customers.record_orders(connection, orders, source=self.resolver.source)
+            counts.orders += len(orders)
         signals = [
             (outcome.customer_id, signal)
             for position, outcome in zip(owners, outcomes, strict=True)

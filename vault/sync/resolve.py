@@ -31,7 +31,12 @@ from vault.errors import Conflict, InvalidValue
 from vault.fields import FieldCatalogue
 from vault.records import NewCustomer
 from vault.store._bulk import BulkInsert
-from vault.store.customers import IDENTITY_FIELD, IDENTITY_INDEX_PREFIX, CustomerStore
+from vault.store.customers import (
+    IDENTITY_FIELD,
+    IDENTITY_INDEX_PREFIX,
+    CustomerStore,
+    check_platform,
+)
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
     customer_fields,
@@ -140,12 +145,11 @@ class Resolver:
             identities.append((self.platform, record.external_id))
         identities.extend(record.identities)
         identity_keys: list[IdentityKey] = []
-        for platform, external_id in identities:
-            platform = platform.lower()
-            if not platform or not platform.replace("_", "").replace("-", "").isalnum():
-                return Reject(
-                    where=where, reason="identity: a platform name is letters, digits, -, _"
-                )
+        for raw_platform, external_id in identities:
+            try:
+                platform = check_platform(raw_platform)
+            except InvalidValue as error:
+                return Reject(where=where, reason=f"identity: {error.reason}")
             if not external_id or not external_id.strip():
                 return Reject(where=where, reason=f"identity:{platform}: empty external id")
             identity_keys.append(

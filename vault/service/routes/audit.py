@@ -52,7 +52,7 @@ class Filters:
 
 async def filters(
     actor: Id = None,
-    customer: Id = None,
+    customer: Annotated[str | None, Query(max_length=36, pattern=r"^[A-Za-z0-9-]+$")] = None,
     action: Id = None,
     event_purpose: Annotated[
         str | None,

@@ -65,9 +65,7 @@ def test_the_echo_of_a_push_does_not_override_a_newer_shop_value(
     assert phone_of(admin, customer_id) == (E164[Y], "youzan")
 
 
-def test_a_change_made_in_fenxiang_still_wins_by_rank(
-    admin: Session, crm: FxiaokeSandbox
-) -> None:
+def test_a_change_made_in_fenxiang_still_wins_by_rank(admin: Session, crm: FxiaokeSandbox) -> None:
     customer_id = shop_customer(admin, crm)
     admin.sync("fxiaoke")
     record = the_record(crm, customer_id)

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import func, select
 
 from connectors.zoho.sandbox import ZohoSandbox
 from vault.session import Session
+from vault.store.schema import pushed_values
 from vault.sync.retry import SyncPolicy
 from vault.vault import Vault
 
@@ -96,3 +98,22 @@ def test_a_change_back_to_the_pushed_value_made_in_zoho_is_a_change(
     crm.modify(record["id"], Email=X)
     admin.sync("zoho")
     assert email_of(admin, customer_id) == (X, "zoho")
+
+
+def test_erasure_removes_what_was_pushed_for_the_customer(
+    admin: Session, vault: Vault, crm: ZohoSandbox
+) -> None:
+    customer_id = shop_customer(admin, crm)
+    admin.sync("zoho")
+
+    def records() -> int:
+        with vault.reader.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).where(pushed_values.c.customer_id == customer_id)
+                ).scalar_one()
+            )
+
+    assert records() == 2  # name and email
+    admin.erase_customer(customer_id, reason="DSAR 2026-32")
+    assert records() == 0

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 from sync_static import plugged, static_connector
 
+import policies
+from vault.crypto import BlindIndexer
+from vault.fields import FieldCatalogue
 from vault.session import Session
 from vault.store.schema import pushed_values
 from vault.sync import Connector, ExternalCustomer, Record
+from vault.sync.echoes import PushedValues
 from vault.vault import Vault
 
 PEOPLE = [(f"赵{n}", f"1350000{n:04d}") for n in range(30)]
@@ -127,3 +132,19 @@ def test_merging_a_customer_away_deletes_its_push_records(
     admin.merge_customers(pushed[1], pushed[2])
     left = {r.customer_id for r in rows(vault)}
     assert pushed[2] not in left and pushed[1] in left
+
+
+def test_the_digest_is_the_documented_blind_index_of_the_normalised_value() -> None:
+    """SECURITY.md §2: HMAC-SHA256 under the blind-index key of ``echo:<connector>:<field>``,
+    of ``customer_id \\0 normalised value``; a CRM's rewriting of a value gives the same digest."""
+    indexer = BlindIndexer(bytes(range(32)))
+    values = PushedValues(
+        connector="zoho",
+        catalogue=FieldCatalogue.load(Path(policies.__file__).parent / "fields.toml"),
+        indexer=indexer,
+    )
+    expected = indexer.digest("echo:zoho:phone", "c-1\x00+8613800138000")
+    assert values.digest("c-1", "phone", "+86 138 0013 8000") == expected
+    assert values.digest("c-1", "phone", "13800138000") == expected
+    assert values.digest("c-2", "phone", "13800138000") != expected
+    assert values.digest("c-1", "phone", "not a phone") is None

@@ -132,7 +132,15 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[Progress], Non
 def print_summary(report: SyncReport) -> None:
     data = report.as_dict()
     always = ("pulled", "created", "updated", "merged", "skipped", "rejected")
-    sometimes = ("suppressed", "queued_for_review", "orders", "pushed", "deleted", "failed")
+    sometimes = (
+        "suppressed",
+        "queued_for_review",
+        "orders",
+        "echoes",
+        "pushed",
+        "deleted",
+        "failed",
+    )
     shown = [k for k in always] + [k for k in sometimes if data[k]]
     line = ", ".join(f"{k.replace('_', ' ')} {data[k]}" for k in shown)
     prefix = "Dry run (nothing written): " if report.dry_run else ""

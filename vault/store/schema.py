@@ -439,6 +439,27 @@ push_state = Table(
     Column("pushed_at", TS, nullable=False),
 )
 
+# --- pushed values (migration 0007) -------------------------------------------------------------
+
+pushed_values = Table(
+    "pushed_values",
+    metadata,
+    # What the vault last pushed to a connected system, per customer and field, as a keyed hash
+    # (vault.sync.echoes): a value the system returns that matches it is the vault's own echo.
+    # Keyed by customer first, so an erasure's delete by customer_id and a page's lookup by
+    # (customer_id IN ..., connector) both use the primary key.
+    Column(
+        "customer_id",
+        CUSTOMER_ID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("connector", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("digest", LargeBinary, nullable=False),
+    Column("pushed_at", TS, nullable=False),
+)
+
 # --- platform decryption (migration 0006) -------------------------------------------------------
 
 platform_decrypt_usage = Table(

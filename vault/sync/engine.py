@@ -49,6 +49,7 @@ from vault.sync.contract import (
     Page,
     Record,
 )
+from vault.sync.echoes import PushedValues
 from vault.sync.report import Counts, Reject, SyncReport
 from vault.sync.resolve import Prepared, Resolver, Suppressed
 from vault.sync.retry import RetryStats, SyncPolicy, call_with_retries
@@ -149,6 +150,14 @@ class SyncEngine:
             source=source or self.name,
             platform=connector.info.platform,
             suppressed=self._suppressed if suppressed is None else _per_record(suppressed),
+            # A system the vault pushes to hands its pushes back: those echoes change nothing.
+            echoes=self.pushed_values() if "customers" in connector.info.pushes else None,
+        )
+
+    def pushed_values(self) -> PushedValues:
+        """What was pushed to this connector, per customer and field (keyed hashes)."""
+        return PushedValues(
+            connector=self.name, catalogue=self.vault.catalogue, indexer=self.vault.indexer
         )
 
     def _suppressed(self, connection: Connection, batch: Sequence[Prepared]) -> set[int]:
@@ -453,6 +462,7 @@ class SyncEngine:
             policy=self.policy,
             stats=self.stats,
             sleep=self.sleep,
+            pushed_values=self.pushed_values(),
         )
         try:
             if "customers" in self.connector.info.pushes:

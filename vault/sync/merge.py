@@ -39,6 +39,7 @@ from vault.store.schema import (
     orders,
     platform_handles,
     push_state,
+    pushed_values,
 )
 from vault.sync.sources import Observation, SourceRanking
 
@@ -235,7 +236,14 @@ def merge(
     sealed = cipher.seal(
         _snapshot_context(merged_id), json.dumps(snapshot, ensure_ascii=False).encode()
     )
-    for table in (customer_fields, customer_tags, customer_sources, platform_handles, push_state):
+    for table in (
+        customer_fields,
+        customer_tags,
+        customer_sources,
+        platform_handles,
+        push_state,
+        pushed_values,
+    ):
         connection.execute(delete(table).where(table.c.customer_id == merged_id))
     connection.execute(delete(customers).where(customers.c.id == merged_id))
     store.forget_cipher(merged_id)

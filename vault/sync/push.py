@@ -5,7 +5,9 @@ system whose region is ``abroad`` is also a cross-border transfer (``transfer_ab
 art. 39). A customer without active consent for every purpose a push needs is skipped and
 counted by reason, never sent. Only fields both purposes allow are sent, as the connector's
 role sees them. What was last sent is kept as a keyed hash per connector and customer
-(``push_state``), so a customer is sent again only when what would be sent has changed.
+(``push_state``), so a customer is sent again only when what would be sent has changed, and per
+field (``pushed_values``, :mod:`vault.sync.echoes`), so that the next pull recognises the
+platform's echo of it.
 
 Erasure requests (one per platform identity an erased customer had) are carried out through
 ``Connector.delete`` by connectors that push ``deletions``.
@@ -26,6 +28,7 @@ from vault.errors import ConnectorError
 from vault.store.engine import utcnow
 from vault.store.schema import customers, push_state
 from vault.sync.contract import Connector, OutboundCustomer, PushOutcome
+from vault.sync.echoes import PushedValues
 from vault.sync.report import Counts
 from vault.sync.retry import RetryStats, SyncPolicy, call_with_retries
 
@@ -58,6 +61,7 @@ class Pusher:
         stats: RetryStats,
         active_customers: ActiveCustomers = active_customers,
         sleep: Callable[[float], None] | None = None,
+        pushed_values: PushedValues | None = None,
     ) -> None:
         self.vault = vault
         self.connector = connector
@@ -69,6 +73,9 @@ class Pusher:
         self.active_customers = active_customers
         self.sleep = sleep
         self.purposes = required_purposes(connector)
+        self.pushed_values = pushed_values or PushedValues(
+            connector=self.name, catalogue=vault.catalogue, indexer=vault.indexer
+        )
 
     def _fields(self) -> dict[str, str]:
         """The fields a push may carry and the connector's view of each (clear or masked)."""
@@ -208,6 +215,9 @@ class Pusher:
                         ),
                     )
                 self._remember(connection, record.customer_id, digests[record.customer_id], now)
+            self.pushed_values.remember(
+                connection, [(cid, by_id[cid].fields) for cid in pushed], at=now
+            )
             counts.pushed += len(pushed)
             self.door._append(
                 connection,

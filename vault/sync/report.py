@@ -18,6 +18,7 @@ COUNTS = (
     "orders",
     "interactions",
     "consent",
+    "echoes",
     "pushed",
     "deleted",
     "failed",
@@ -37,6 +38,7 @@ class Counts:
     orders: int = 0  # orders recorded (new or updated)
     interactions: int = 0  # interactions recorded
     consent: int = 0  # consent decisions of the platform added to the ledger
+    echoes: int = 0  # field values the platform returned that were only the vault's own push
     pushed: int = 0  # customers sent to the platform
     deleted: int = 0  # erasure requests carried out on the platform (or identities it deleted)
     failed: int = 0  # pushes or deletions the platform refused

@@ -13,7 +13,9 @@ platform identities, never by decrypting anything:
   itself goes to its identity's customer, or to a new customer when it has none.
 
 Field values are merged by the rule of :mod:`vault.sync.sources`; each value keeps its source
-and time, and ``customer_sources`` records every source that contributed to a customer.
+and time, and ``customer_sources`` records every source that contributed to a customer. For a
+connector that pushes, the values it returns that are only the echo of the vault's own push are
+dropped first (:mod:`vault.sync.echoes`), so they neither overwrite nor take over provenance.
 Lookups are made per batch (one query for identities, one for identifiers), and new customers
 go in with the store's bulk insert, so an import of many rows costs a few statements a batch.
 """
@@ -47,6 +49,7 @@ from vault.store.schema import (
     suppressions,
 )
 from vault.sync.contract import ExternalCustomer
+from vault.sync.echoes import PageEchoes, PushedValues
 from vault.sync.report import Counts, Reject
 from vault.sync.sources import Observation, SourceRanking
 
@@ -104,6 +107,7 @@ class Resolver:
         source: str,
         platform: str | None,
         suppressed: Suppressed | None = None,
+        echoes: PushedValues | None = None,
     ) -> None:
         self.store = store
         self.catalogue = catalogue
@@ -112,6 +116,7 @@ class Resolver:
         self.source = source
         self.platform = platform
         self.suppressed = suppressed
+        self.echoes = echoes  # what was pushed to this source, when it is a system we push to
         self._searchable = frozenset(catalogue.searchable)
 
     # --- preparing ----------------------------------------------------------------------------
@@ -211,6 +216,7 @@ class Resolver:
     ) -> list[Outcome]:
         """Resolve and upsert ``records`` in ``connection``'s transaction; one outcome each."""
         by_identity, by_index = self._lookup(connection, records)
+        echoes = self._page_echoes(connection, records, by_identity, by_index)
         outcomes: list[Outcome | None] = [None] * len(records)
         pending: list[tuple[int, Prepared]] = []
         pending_identity: dict[IdentityKey, int] = {}
@@ -263,7 +269,7 @@ class Resolver:
                 k in pending_index for k in prepared.index_keys
             ):
                 flush()  # the same person twice in one batch: let the first one land first
-            outcome = self._resolve_one(connection, prepared, by_identity, by_index, counts)
+            outcome = self._resolve_one(connection, prepared, by_identity, by_index, counts, echoes)
             if outcome is None:
                 pending.append((position, prepared))
                 for key in prepared.identity_keys:
@@ -273,6 +279,9 @@ class Resolver:
             else:
                 outcomes[position] = outcome
         flush()
+        if echoes is not None:
+            counts.echoes += echoes.echoed
+            echoes.forget_changed(connection)
         result = [o if o is not None else Outcome(None, "skipped") for o in outcomes]
         for outcome in result:
             setattr(counts, outcome.status, getattr(counts, outcome.status) + 1)
@@ -285,6 +294,7 @@ class Resolver:
         by_identity: dict[IdentityKey, str],
         by_index: dict[IndexKey, set[str]],
         counts: Counts,
+        echoes: PageEchoes | None,
     ) -> Outcome | None:
         """Upsert into the matching customer; None when the record makes a new customer."""
         identity_hits = [by_identity[k] for k in prepared.identity_keys if k in by_identity]
@@ -312,7 +322,9 @@ class Resolver:
         others = (set(identity_hits) | index_hits) - {target}
         if others:
             self._queue(connection, sorted({target, *others}), prepared, counts)
-        changed, new_source = self._merge_into(connection, target, prepared, by_identity, by_index)
+        changed, new_source = self._merge_into(
+            connection, target, prepared, by_identity, by_index, echoes
+        )
         if linked_by_index and (changed or new_source):
             return Outcome(target, "merged", changed)
         return Outcome(target, "updated" if changed else "skipped", changed)
@@ -324,10 +336,17 @@ class Resolver:
         prepared: Prepared,
         by_identity: dict[IdentityKey, str],
         by_index: dict[IndexKey, set[str]],
+        echoes: PageEchoes | None,
     ) -> tuple[list[str], bool]:
-        """Apply the field merge rule; add the identities not bound yet. Returns what changed
-        and whether this source is new to the customer."""
+        """Apply the field merge rule to the fields that are not an echo of the vault's own
+        push; add the identities not bound yet. Returns what changed and whether this source is
+        new to the customer."""
         observed = as_utc(prepared.record.observed_at)
+        fields = (
+            prepared.fields
+            if echoes is None
+            else echoes.without_echoes(customer_id, prepared.fields)
+        )
         existing = {
             row.field: Observation(row.source, as_utc(row.observed_at), bool(row.masked))
             for row in connection.execute(
@@ -341,7 +360,7 @@ class Resolver:
         }
         winners = {
             name: raw
-            for name, raw in prepared.fields.items()
+            for name, raw in fields.items()
             if self.ranking.wins(
                 name,
                 Observation(self.source, observed, prepared.masked[name]),
@@ -379,11 +398,29 @@ class Resolver:
             connection, customer_id, prepared
         ):
             changed.append("platform_handles")
-        return changed, self._note_source(connection, customer_id, prepared)
+        return changed, self._note_source(connection, customer_id, fields)
+
+    def _page_echoes(
+        self,
+        connection: Connection,
+        records: Sequence[Prepared],
+        by_identity: dict[IdentityKey, str],
+        by_index: dict[IndexKey, set[str]],
+    ) -> PageEchoes | None:
+        """What was pushed to the customers this page may update (by identity or index), in
+        one lookup; None when this source is not a system the vault pushes to."""
+        if self.echoes is None or not records:
+            return None
+        candidates = {by_identity[k] for p in records for k in p.identity_keys if k in by_identity}
+        candidates.update(c for p in records for k in p.index_keys for c in by_index.get(k, ()))
+        return self.echoes.load(connection, candidates)
 
     # --- provenance, handles, review queue ------------------------------------------------------
 
-    def _note_source(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
+    def _note_source(self, connection: Connection, customer_id: str, fields: Iterable[str]) -> bool:
+        """Note that this source contributed ``fields`` (names) to the customer; returns
+        whether the source is new to it."""
+        contributed = set(fields)
         row = connection.execute(
             select(customer_sources.c.fields).where(
                 customer_sources.c.customer_id == customer_id,
@@ -396,13 +433,13 @@ class Resolver:
                 insert(customer_sources).values(
                     customer_id=customer_id,
                     source=self.source,
-                    fields=",".join(sorted(prepared.fields)),
+                    fields=",".join(sorted(contributed)),
                     first_seen_at=now,
                     last_seen_at=now,
                 )
             )
             return True
-        names = sorted(set(filter(None, row.fields.split(","))) | set(prepared.fields))
+        names = sorted(set(filter(None, row.fields.split(","))) | contributed)
         connection.execute(
             update(customer_sources)
             .where(

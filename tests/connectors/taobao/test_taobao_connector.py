@@ -8,7 +8,6 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from taobao_helpers import settings_for
 
 from connectors.taobao.client import parse_time
@@ -53,11 +52,6 @@ def test_full_pull_sees_every_order_of_both_shops_with_windows_of_at_most_a_day(
     assert spans and max(spans) <= timedelta(days=1)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, intermittent: an order changed while its window is being paged can be "
-    "missed by the connector's page walk; see the stop-12 note",
-)
 def test_paging_from_the_last_page_misses_nothing_while_orders_change(
     taobao: TaobaoSandbox,
 ) -> None:

@@ -11,6 +11,14 @@ note's §8 describes, one shop after another:
   window, towards the present) cannot make us skip another. Each page of the list is one
   :meth:`fetch` and one cursor: ``{"shop", "hw": {shop: high water}, "window": {start, end,
   page, pages, final}}``; the high water of a shop moves only when its whole window is read.
+* ``modified`` is whole seconds and the bounds are inclusive, so a window never ends in the
+  second still running: ``now - settle`` is at least :data:`SECOND` behind. Were it to, an
+  order changed later in that second would carry the window's last second: it would lie in a
+  window already read (a run resumed after a kill would take that shop as read up to when it
+  began, and miss the change) or jump to the top of the window being paged (and push another
+  onto a page already read). So every change made while a window is read takes its order
+  *out* of the window, and a run whose last second is not over yet waits (at most a second,
+  with no settling time) until it is.
 * The list holds part of a trade; the receiver (masked) and the OAID come from
   ``taobao.trade.fullinfo.get``, asked only for trades the list lacks them for.
 * A buyer is their ``buyer_open_uid`` (the external id); the OAID is a further identity; the
@@ -51,6 +59,8 @@ MAX_DECRYPT_BATCH = 20
 MAX_BAN_WAITS = 5  # flow-control bans a detail call waits out itself (see _paced)
 MAX_BAN_WAIT = 10.0  # seconds: a longer ban goes to the engine
 MAX_STEPS_PER_FETCH = 48  # windows read in one fetch (small ones are gathered into one page)
+SECOND = timedelta(seconds=1)
+"""The resolution of the platform's ``modified``: a window ends at least this far behind now."""
 LIST_FIELDS = (
     "tid,status,type,created,modified,pay_time,consign_time,end_time,payment,total_fee,"
     "post_fee,buyer_open_uid,buyer_nick,seller_nick,orders"
@@ -155,6 +165,7 @@ class TaobaoConnector(Connector):
         self.window = timedelta(minutes=_int_setting(s, "window_minutes", low=1, high=1440))
         self.page_size = _int_setting(s, "page_size", low=1, high=100)
         self.settle = timedelta(seconds=_int_setting(s, "settle_seconds", low=0, high=3600))
+        self.lag = max(self.settle, SECOND)  # how far behind now a window may end
         self.overlap = timedelta(seconds=_int_setting(s, "overlap_seconds", low=0, high=3600))
         self.workers = _int_setting(s, "detail_workers", low=1, high=16)
         try:
@@ -170,12 +181,20 @@ class TaobaoConnector(Connector):
             raise ConfigError(f"connector 'taobao': {exc}") from None
         # A run is caught up when every shop is read up to when it began (less the settling
         # time); a run resumed from a killed one's cursor keeps this connector's start.
-        self.run_floor = self.now().replace(microsecond=0) - self.settle
+        self.run_floor = self._floor()
         self._shops: list[tuple[str, str]] | None = None
         self._pool: ThreadPoolExecutor | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _floor(self) -> datetime:
+        """The last second a run that begins now must read: every change made before it began
+        (less the settling time) carries this second or an earlier one."""
+        return self.now().replace(microsecond=0) - self.settle
 
     # --- shops ---------------------------------------------------------------------------------
 
@@ -209,7 +228,7 @@ class TaobaoConnector(Connector):
             shop_no, window = 0, None
         todo: list[str] = list(state.get("todo") or [])
         if not state or state.get("done"):  # a new run: read every shop up to now
-            self.run_floor = self.now().replace(microsecond=0) - self.settle
+            self.run_floor = self._floor()
             todo = [nick for nick, _ in shops]
             shop_no, window = 0, None
         records: list[ExternalOrder] = []
@@ -258,13 +277,22 @@ class TaobaoConnector(Connector):
         return None
 
     def _open_window(self, high_water: str | None) -> dict[str, Any]:
-        now = self.now().replace(microsecond=0)
-        limit = now - self.settle
-        start = (
-            datetime.fromisoformat(high_water) - self.overlap if high_water else now - self.backfill
-        )
-        start = max(start, now - self.backfill)
         span = min(self.window, MAX_WINDOW)
+        while True:
+            moment = self.now()
+            now = moment.replace(microsecond=0)
+            limit = now - self.lag  # the last second over (and settled): see the module doc
+            start = (
+                datetime.fromisoformat(high_water) - self.overlap
+                if high_water
+                else now - self.backfill
+            )
+            start = max(start, now - self.backfill)
+            if limit >= self.run_floor or start + span < limit:
+                break
+            # The run's last second (with no settling time: the second it began in) is not
+            # over yet; it is read once it is, so a change made in it is not missed.
+            self.sleep((self.run_floor + self.lag - moment).total_seconds())
         end = min(limit, start + span)
         if end < start:
             end = start

@@ -387,8 +387,11 @@ class TaobaoSandbox(Sandbox):
         self._by_created[trade.shop].add(trade.created, trade.tid)
 
     def _touch(self, trade: Trade, moment: datetime) -> None:
+        """``trade`` changed at ``moment``. Like the platform, ``modified`` keeps whole seconds
+        (two changes in one second carry the same one) and never lies in the future; a
+        window's inclusive end second thus holds the changes made later in that second."""
         self._by_modified[trade.shop].remove(trade.modified, trade.tid)
-        trade.modified = max(moment, trade.modified + timedelta(seconds=1))
+        trade.modified = max(moment.replace(microsecond=0), trade.modified)
         self._by_modified[trade.shop].add(trade.modified, trade.tid)
 
     def oaid_of(self, trade: Trade) -> str:

@@ -96,11 +96,6 @@ def test_full_pull_of_20000_orders_then_incremental_every_order_once(
     assert sandbox.decrypt_calls == {}  # a sync never decrypts
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, about 1 run in 4: a status change made while a Taobao sync was "
-    "interrupted can be missed on resume (an order stays 'shipped'); see the stop-12 note",
-)
 def test_a_killed_sync_resumes_to_the_same_state(
     configured: Session, vault: Vault, sandbox: TaobaoSandbox
 ) -> None:

@@ -27,6 +27,7 @@ from vault.records import (
     Interaction,
     NewCustomer,
     Order,
+    OrderItem,
     Page,
 )
 from vault.segments import on_orders_changed
@@ -123,6 +124,40 @@ _FIND_BY_INDEX = (
     )
     .order_by(customer_fields.c.customer_id)
 )
+
+
+def _check_currency(currency: str) -> None:
+    if len(currency) != 3 or not currency.isalpha():
+        raise InvalidValue(field="currency", reason="an ISO 4217 code such as CNY")
+
+
+def _order_values(order: Order, source: str) -> dict[str, Any]:
+    """An order's columns but its key (platform, shop, order id)."""
+    return {
+        "customer_id": order.customer_id,
+        "status": order.status,
+        "currency": order.currency.upper(),
+        "total_amount": order.total_amount,
+        # In UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
+        "created_at": as_utc(order.created_at),
+        "paid_at": as_utc(order.paid_at) if order.paid_at else None,
+        "updated_at": as_utc(order.updated_at),
+        "refunded_at": as_utc(order.refunded_at) if order.refunded_at else None,
+        "source": source,
+    }
+
+
+def _item_row(order_pk: int, line_no: int, item: OrderItem) -> dict[str, Any]:
+    return {
+        "order_pk": order_pk,
+        "line_no": line_no,
+        "product_id": item.product_id,
+        "product_name": item.product_name,
+        "category": item.category,
+        "quantity": item.quantity,
+        "unit_price": item.unit_price,
+        "amount": item.amount,
+    }
 
 
 def new_customer_id() -> str:
@@ -329,22 +364,29 @@ class CustomerStore:
         *,
         source: str,
         observed_at: datetime | None = None,
+        stored_masked: Mapping[str, bool] | None = None,
     ) -> list[str]:
         """Set fields; returns the names actually changed.
 
         A masked value (``138****8000``) never overwrites a full one: it is skipped.
+        ``stored_masked`` (field -> masked, for every stored field) spares the read of it when
+        the caller has it already (a sync page reads its customers' fields at once).
         """
         cipher = self._cipher(connection, customer_id)
         now = utcnow()
         observed_at = observed_at or now
-        existing = {
-            row.field: row.masked
-            for row in connection.execute(
-                select(customer_fields.c.field, customer_fields.c.masked).where(
-                    customer_fields.c.customer_id == customer_id
+        existing = (
+            stored_masked
+            if stored_masked is not None
+            else {
+                row.field: row.masked
+                for row in connection.execute(
+                    select(customer_fields.c.field, customer_fields.c.masked).where(
+                        customer_fields.c.customer_id == customer_id
+                    )
                 )
-            )
-        }
+            }
+        )
         changed: list[str] = []
         with mapped_store_errors(f"updating customer {customer_id}"):
             for name, raw in values.items():
@@ -529,16 +571,99 @@ class CustomerStore:
     def record_orders(
         self, connection: Connection, batch: Iterable[Order], *, source: str
     ) -> list[int]:
-        """:meth:`record_order` for many orders: their customers' segments are brought up to
-        date once, at the end of the batch (same transaction)."""
-        pks: list[int] = []
-        touched: set[str | None] = set()
-        for order in batch:
-            pk, previous = self._write_order(connection, order, source=source)
-            pks.append(pk)
-            touched.update((order.customer_id, previous))
+        """:meth:`record_order` for many orders, in a few statements: one lookup of the
+        customers and one of the orders already stored, then ``executemany`` inserts (their
+        keys returned in order), updates and item rows. Their customers' segments are brought
+        up to date once, at the end (same transaction)."""
+        pending = list(batch)
+        keys = [(o.platform, o.shop, o.order_id) for o in pending]
+        if len(set(keys)) < len(keys):  # the same order twice: each write sees the one before
+            pks: list[int] = []
+            touched: set[str | None] = set()
+            for order in pending:
+                pk, previous = self._write_order(connection, order, source=source)
+                pks.append(pk)
+                touched.update((order.customer_id, previous))
+            on_orders_changed(connection, touched, segmenter=self.segmenter)
+            return pks
+        with mapped_store_errors(f"recording {len(pending)} orders"):
+            self._check_orders(connection, pending)
+            stored = self._stored_orders(connection, keys)
+            new = [(i, o) for i, o in enumerate(pending) if keys[i] not in stored]
+            old = [(i, o) for i, o in enumerate(pending) if keys[i] in stored]
+            result = [0] * len(pending)
+            if new:
+                inserted = connection.execute(
+                    _ORDER_INSERT.returning(orders.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "platform": o.platform,
+                            "shop": o.shop,
+                            "order_id": o.order_id,
+                            **_order_values(o, source),
+                        }
+                        for _, o in new
+                    ],
+                ).all()
+                for (position, _), row in zip(new, inserted, strict=True):
+                    result[position] = int(row.id)
+            if old:
+                for position, _ in old:
+                    result[position] = stored[keys[position]][0]
+                connection.execute(
+                    _ORDER_UPDATE,
+                    [{"order_pk": result[i], **_order_values(o, source)} for i, o in old],
+                )
+                connection.execute(_ORDER_ITEMS_DELETE, [{"order_pk": result[i]} for i, _ in old])
+            items = [
+                _item_row(result[position], line_no, item)
+                for position, order in enumerate(pending)
+                for line_no, item in enumerate(order.items, start=1)
+            ]
+            if items:
+                connection.execute(_ORDER_ITEMS_INSERT, items)
+        touched = {o.customer_id for o in pending} | {stored[keys[i]][1] for i, _ in old}
         on_orders_changed(connection, touched, segmenter=self.segmenter)
-        return pks
+        return result
+
+    def _check_orders(self, connection: Connection, batch: Sequence[Order]) -> None:
+        for order in batch:
+            _check_currency(order.currency)
+        wanted = sorted({o.customer_id for o in batch if o.customer_id is not None})
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            found.update(
+                connection.execute(
+                    select(customers.c.id).where(
+                        customers.c.id.in_(bindparam("ids", expanding=True))
+                    ),
+                    {"ids": wanted[start : start + 500]},
+                ).scalars()
+            )
+        missing = [cid for cid in wanted if cid not in found]
+        if missing:
+            raise NotFound(f"no customer {missing[0]}")
+
+    def _stored_orders(
+        self, connection: Connection, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], tuple[int, str | None]]:
+        """The orders of ``keys`` already stored: key -> (primary key, customer)."""
+        by_shop: dict[tuple[str, str], list[str]] = {}
+        for platform, shop, order_id in keys:
+            by_shop.setdefault((platform, shop), []).append(order_id)
+        stored: dict[tuple[str, str, str], tuple[int, str | None]] = {}
+        for (platform, shop), order_ids in by_shop.items():
+            for start in range(0, len(order_ids), 500):
+                for row in connection.execute(
+                    select(orders.c.id, orders.c.customer_id, orders.c.order_id).where(
+                        orders.c.platform == platform,
+                        orders.c.shop == shop,
+                        orders.c.order_id.in_(bindparam("ids", expanding=True)),
+                    ),
+                    {"ids": order_ids[start : start + 500]},
+                ):
+                    stored[(platform, shop, row.order_id)] = (int(row.id), row.customer_id)
+        return stored
 
     def _write_order(
         self, connection: Connection, order: Order, *, source: str
@@ -546,20 +671,8 @@ class CustomerStore:
         """Write one order; returns its key and the customer it belonged to before."""
         if order.customer_id is not None and not self.exists(connection, order.customer_id):
             raise NotFound(f"no customer {order.customer_id}")
-        if len(order.currency) != 3 or not order.currency.isalpha():
-            raise InvalidValue(field="currency", reason="an ISO 4217 code such as CNY")
-        values = {
-            "customer_id": order.customer_id,
-            "status": order.status,
-            "currency": order.currency.upper(),
-            "total_amount": order.total_amount,
-            # In UTC: SQLite keeps a datetime's wall-clock digits and drops its offset.
-            "created_at": as_utc(order.created_at),
-            "paid_at": as_utc(order.paid_at) if order.paid_at else None,
-            "updated_at": as_utc(order.updated_at),
-            "refunded_at": as_utc(order.refunded_at) if order.refunded_at else None,
-            "source": source,
-        }
+        _check_currency(order.currency)
+        values = _order_values(order, source)
         previous: str | None = None
         with mapped_store_errors(f"recording order {order.platform}/{order.order_id}"):
             existing = connection.execute(
@@ -587,24 +700,13 @@ class CustomerStore:
                 connection.execute(
                     _ORDER_ITEMS_INSERT,
                     [
-                        {
-                            "order_pk": pk,
-                            "line_no": line_no,
-                            "product_id": item.product_id,
-                            "product_name": item.product_name,
-                            "category": item.category,
-                            "quantity": item.quantity,
-                            "unit_price": item.unit_price,
-                            "amount": item.amount,
-                        }
+                        _item_row(pk, line_no, item)
                         for line_no, item in enumerate(order.items, start=1)
                     ],
                 )
         return pk, previous
 
     def orders_of(self, connection: Connection, customer_id: str) -> list[Order]:
-        from vault.records import OrderItem
-
         rows = connection.execute(
             select(orders).where(orders.c.customer_id == customer_id).order_by(orders.c.created_at)
         ).all()

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select
 
 from vault.crypto import BlindIndexer
 from vault.errors import Conflict, InvalidValue
@@ -50,6 +50,7 @@ from vault.store.schema import (
 )
 from vault.sync.contract import ExternalCustomer
 from vault.sync.echoes import PageEchoes, PushedValues
+from vault.sync.page import PageRows
 from vault.sync.report import Counts, Reject
 from vault.sync.sources import Observation, SourceRanking
 
@@ -70,6 +71,7 @@ class Prepared:
     where: str
     record: ExternalCustomer
     fields: dict[str, str]  # name -> raw value (validated)
+    normalised: dict[str, str]  # name -> normalised value (as stored)
     masked: dict[str, bool]
     index_keys: list[IndexKey]
     identities: list[tuple[str, str]]  # (platform, external id)
@@ -88,6 +90,17 @@ class Outcome:
 def _chunks(values: Sequence[bytes]) -> Iterable[Sequence[bytes]]:
     for start in range(0, len(values), LOOKUP_CHUNK):
         yield values[start : start + LOOKUP_CHUNK]
+
+
+def _candidates(
+    records: Sequence[Prepared],
+    by_identity: dict[IdentityKey, str],
+    by_index: dict[IndexKey, set[str]],
+) -> set[str]:
+    """The customers a page may update: those its identities and identifiers point to."""
+    found = {by_identity[k] for p in records for k in p.identity_keys if k in by_identity}
+    found.update(c for p in records for k in p.index_keys for c in by_index.get(k, ()))
+    return found
 
 
 def _anyone_erased(connection: Connection) -> bool:
@@ -125,6 +138,7 @@ class Resolver:
         """Validate a record: every field known, settable and normalisable. No value is kept
         in the reason of a reject."""
         values: dict[str, str] = {}
+        normalised_values: dict[str, str] = {}
         masked: dict[str, bool] = {}
         index_keys: list[IndexKey] = []
         identifiers: list[tuple[str, str]] = []
@@ -141,6 +155,7 @@ class Resolver:
             except InvalidValue as error:
                 return Reject(where=where, reason=f"{name}: {error.reason}")
             values[name] = raw
+            normalised_values[name] = normalised.value
             masked[name] = normalised.masked
             if spec.searchable and not normalised.masked:
                 index_keys.append((name, self.indexer.digest(name, normalised.value)))
@@ -170,6 +185,7 @@ class Resolver:
             where=where,
             record=record,
             fields=values,
+            normalised=normalised_values,
             masked=masked,
             index_keys=index_keys,
             identities=[(p.lower(), e.strip()) for p, e in identities],
@@ -216,7 +232,20 @@ class Resolver:
     ) -> list[Outcome]:
         """Resolve and upsert ``records`` in ``connection``'s transaction; one outcome each."""
         by_identity, by_index = self._lookup(connection, records)
-        echoes = self._page_echoes(connection, records, by_identity, by_index)
+        candidates = _candidates(records, by_identity, by_index)
+        echoes = (
+            self.echoes.load(connection, candidates)
+            if self.echoes is not None and records
+            else None
+        )
+        rows = PageRows(
+            connection,
+            self.store,
+            source=self.source,
+            platform=self.platform or self.source,
+            candidates=candidates,
+            with_handles=any(p.record.platform_ciphertexts for p in records),
+        )
         outcomes: list[Outcome | None] = [None] * len(records)
         pending: list[tuple[int, Prepared]] = []
         pending_identity: dict[IdentityKey, int] = {}
@@ -249,8 +278,9 @@ class Resolver:
                     by_identity[key] = cid
                 for key in p.index_keys:
                     by_index.setdefault(key, set()).add(cid)
+                rows.created(cid, p.fields)
                 if p.record.platform_ciphertexts:
-                    self._store_handles(connection, cid, p)
+                    rows.store_handles(cid, p.record.platform_ciphertexts, p.record.observed_at)
                 outcomes[position] = Outcome(cid, "created", sorted(p.fields))
                 if p.review_with:
                     self._queue(connection, [cid, *p.review_with], p, counts)
@@ -269,7 +299,9 @@ class Resolver:
                 k in pending_index for k in prepared.index_keys
             ):
                 flush()  # the same person twice in one batch: let the first one land first
-            outcome = self._resolve_one(connection, prepared, by_identity, by_index, counts, echoes)
+            outcome = self._resolve_one(
+                connection, prepared, by_identity, by_index, counts, echoes, rows
+            )
             if outcome is None:
                 pending.append((position, prepared))
                 for key in prepared.identity_keys:
@@ -279,6 +311,7 @@ class Resolver:
             else:
                 outcomes[position] = outcome
         flush()
+        rows.write()
         if echoes is not None:
             counts.echoes += echoes.echoed
             echoes.forget_changed(connection)
@@ -295,6 +328,7 @@ class Resolver:
         by_index: dict[IndexKey, set[str]],
         counts: Counts,
         echoes: PageEchoes | None,
+        rows: PageRows,
     ) -> Outcome | None:
         """Upsert into the matching customer; None when the record makes a new customer."""
         identity_hits = [by_identity[k] for k in prepared.identity_keys if k in by_identity]
@@ -323,7 +357,7 @@ class Resolver:
         if others:
             self._queue(connection, sorted({target, *others}), prepared, counts)
         changed, new_source = self._merge_into(
-            connection, target, prepared, by_identity, by_index, echoes
+            connection, target, prepared, by_identity, by_index, echoes, rows
         )
         if linked_by_index and (changed or new_source):
             return Outcome(target, "merged", changed)
@@ -337,6 +371,7 @@ class Resolver:
         by_identity: dict[IdentityKey, str],
         by_index: dict[IndexKey, set[str]],
         echoes: PageEchoes | None,
+        rows: PageRows,
     ) -> tuple[list[str], bool]:
         """Apply the field merge rule to the fields that are not an echo of the vault's own
         push; add the identities not bound yet. Returns what changed and whether this source is
@@ -347,31 +382,31 @@ class Resolver:
             if echoes is None
             else echoes.without_echoes(customer_id, prepared.fields)
         )
-        existing = {
-            row.field: Observation(row.source, as_utc(row.observed_at), bool(row.masked))
-            for row in connection.execute(
-                select(
-                    customer_fields.c.field,
-                    customer_fields.c.source,
-                    customer_fields.c.observed_at,
-                    customer_fields.c.masked,
-                ).where(customer_fields.c.customer_id == customer_id)
-            )
-        }
-        winners = {
-            name: raw
-            for name, raw in fields.items()
-            if self.ranking.wins(
+        existing = rows.fields(customer_id)
+        winners: dict[str, str] = {}
+        for name, raw in fields.items():
+            stored = existing.get(name)
+            if not self.ranking.wins(
                 name,
                 Observation(self.source, observed, prepared.masked[name]),
-                existing.get(name),
-            )
-        }
+                stored.observation if stored else None,
+            ):
+                continue
+            if rows.holds(customer_id, name, prepared.normalised[name]):
+                rows.refresh(customer_id, name, observed)  # seen again: nothing to re-seal
+            else:
+                winners[name] = raw
         changed: list[str] = []
         if winners:
             changed = self.store.update(
-                connection, customer_id, winners, source=self.source, observed_at=observed
+                connection,
+                customer_id,
+                winners,
+                source=self.source,
+                observed_at=observed,
+                stored_masked={name: stored.masked for name, stored in existing.items()},
             )
+            rows.forget(customer_id)
             for key in prepared.index_keys:
                 if key[0] in changed:
                     by_index.setdefault(key, set()).add(customer_id)
@@ -394,85 +429,13 @@ class Resolver:
                 continue
             by_identity[key] = customer_id
             changed.append(IDENTITY_INDEX_PREFIX + platform)
-        if prepared.record.platform_ciphertexts and self._store_handles(
-            connection, customer_id, prepared
+        if prepared.record.platform_ciphertexts and rows.store_handles(
+            customer_id, prepared.record.platform_ciphertexts, prepared.record.observed_at
         ):
             changed.append("platform_handles")
-        return changed, self._note_source(connection, customer_id, fields)
+        return changed, rows.note_source(customer_id, fields)
 
-    def _page_echoes(
-        self,
-        connection: Connection,
-        records: Sequence[Prepared],
-        by_identity: dict[IdentityKey, str],
-        by_index: dict[IndexKey, set[str]],
-    ) -> PageEchoes | None:
-        """What was pushed to the customers this page may update (by identity or index), in
-        one lookup; None when this source is not a system the vault pushes to."""
-        if self.echoes is None or not records:
-            return None
-        candidates = {by_identity[k] for p in records for k in p.identity_keys if k in by_identity}
-        candidates.update(c for p in records for k in p.index_keys for c in by_index.get(k, ()))
-        return self.echoes.load(connection, candidates)
-
-    # --- provenance, handles, review queue ------------------------------------------------------
-
-    def _note_source(self, connection: Connection, customer_id: str, fields: Iterable[str]) -> bool:
-        """Note that this source contributed ``fields`` (names) to the customer; returns
-        whether the source is new to it."""
-        contributed = set(fields)
-        row = connection.execute(
-            select(customer_sources.c.fields).where(
-                customer_sources.c.customer_id == customer_id,
-                customer_sources.c.source == self.source,
-            )
-        ).first()
-        now = utcnow()
-        if row is None:
-            connection.execute(
-                insert(customer_sources).values(
-                    customer_id=customer_id,
-                    source=self.source,
-                    fields=",".join(sorted(contributed)),
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
-            )
-            return True
-        names = sorted(set(filter(None, row.fields.split(","))) | contributed)
-        connection.execute(
-            update(customer_sources)
-            .where(
-                customer_sources.c.customer_id == customer_id,
-                customer_sources.c.source == self.source,
-            )
-            .values(fields=",".join(names), last_seen_at=now)
-        )
-        return False
-
-    def _store_handles(self, connection: Connection, customer_id: str, prepared: Prepared) -> bool:
-        """Keep the platform's own ciphertexts, sealed again under the customer's key."""
-        platform = self.platform or self.source
-        cipher = self.store._cipher(connection, customer_id)
-        observed = prepared.record.observed_at
-        for name, handle in prepared.record.platform_ciphertexts.items():
-            connection.execute(
-                delete(platform_handles).where(
-                    platform_handles.c.customer_id == customer_id,
-                    platform_handles.c.field == name,
-                    platform_handles.c.platform == platform,
-                )
-            )
-            connection.execute(
-                insert(platform_handles).values(
-                    customer_id=customer_id,
-                    field=name,
-                    platform=platform,
-                    handle=cipher.seal(f"handle:{platform}:{name}", handle.encode()),
-                    observed_at=observed,
-                )
-            )
-        return True
+    # --- review queue ------------------------------------------------------------------------
 
     def _queue(
         self,

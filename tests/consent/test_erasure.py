@@ -235,3 +235,58 @@ def test_cli_dsar_erase(home: Path, db_url: str) -> None:
     with Vault.open(home) as reopened, reopened.engine.connect() as connection:
         row = connection.execute(select(customers).where(customers.c.id == cid)).one()
     assert row.wrapped_dek is None and row.erased_at is not None
+
+
+def test_erasure_status_follows_each_system_from_pending_to_done_for_an_auditor(
+    admin: Session,
+) -> None:
+    cid = load_person(admin)
+    assert admin.erasure_status(cid) == []  # never erased: nothing asked of anyone
+    admin.erase_customer(cid, reason="ticket-7")
+    auditor = admin.vault.session(admin.add_principal("dpo", ["auditor"]), purpose="compliance")
+    status = auditor.erasure_status(cid)
+    assert [(r["system"], r["status"], r["done_at"]) for r in status] == [
+        ("youzan", "pending", None),
+        ("zoho", "pending", None),
+    ]
+    vault = admin.vault
+    with vault.transaction() as connection:
+        (request,) = erasure.pending(connection, vault, "zoho")
+        erasure.complete(connection, request[0], ok=True, detail="deleted")
+    after = {r["system"]: r for r in auditor.erasure_status(cid)}
+    assert after["zoho"]["status"] == "done" and after["zoho"]["detail"] == "deleted"
+    assert after["zoho"]["done_at"] is not None and after["youzan"]["status"] == "pending"
+    (event,) = admin.audit_query(AuditQuery(actor="dpo", customer=cid))[-1:]
+    assert event["details"] == {"operation": "erasure_status"}
+
+
+def test_erasure_status_of_an_unknown_id_or_without_the_audit_action_is_refused(
+    admin: Session,
+) -> None:
+    cid = load_person(admin)
+    with pytest.raises(NotFound):
+        admin.erasure_status("0190aaaa-0000-7000-8000-000000000000")
+    support = admin.vault.session(admin.add_principal("agent2", ["support"]))
+    with pytest.raises(AccessDenied):
+        support.erasure_status(cid)
+    (denied,) = admin.audit_query(AuditQuery(actor="agent2", outcome="denied"))
+    assert denied["customers"]["ids"] == [cid]
+
+
+def test_cli_dsar_erasure_status(home: Path, db_url: str) -> None:
+    vault, token = Vault.init(home, db_url=db_url)
+    with vault:
+        admin = vault.session(token, purpose="administration")
+        cid = load_person(admin)
+        admin.erase_customer(cid, reason="DSAR-10")
+    run = CliRunner().invoke(
+        cli, ["--home", str(home), "dsar", "erasure-status", cid], env={"VAULT_TOKEN": token}
+    )
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.split() == ["youzan", "pending", "zoho", "pending"]
+    as_json = CliRunner().invoke(
+        cli,
+        ["--home", str(home), "dsar", "erasure-status", cid, "--json"],
+        env={"VAULT_TOKEN": token},
+    )
+    assert [r["status"] for r in json.loads(as_json.stdout)] == ["pending", "pending"]

@@ -121,6 +121,15 @@ def test_erasure_over_http_shreds_the_customer_and_names_the_systems_asked(world
     assert report["erasure_requests"] == ["youzan"]
     gone = world.http.get(f"/v1/customers/{world.customer_id}", headers=world.headers("admin"))
     assert gone.status_code == 404
+    status = world.http.get(
+        f"/v1/customers/{world.customer_id}/erasure", headers=world.headers("auditor")
+    )
+    assert status.status_code == 200, status.text
+    assert [(r["system"], r["status"]) for r in status.json()] == [("youzan", "pending")]
+    hidden = world.http.get(
+        f"/v1/customers/{world.customer_id}/erasure", headers=world.headers("support")
+    )
+    assert hidden.status_code == 403
     bad = world.http.post(
         f"/v1/customers/{world.customer_id}/erase",
         json={"reason": "tab\there"},

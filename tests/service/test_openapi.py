@@ -36,6 +36,7 @@ EXPECTED = {
     ("GET", "/v1/exports/{export_id}/manifest"),
     ("POST", "/v1/customers/{customer_id}/erase"),
     ("GET", "/v1/customers/{customer_id}/dsar"),
+    ("GET", "/v1/customers/{customer_id}/erasure"),
     ("POST", "/v1/customers/{customer_id}/dsar/correct"),
     ("GET", "/v1/audit/events"),
     ("GET", "/v1/audit/export"),

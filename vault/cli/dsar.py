@@ -1,4 +1,4 @@
-"""``vault dsar export|correct|erase``: data-subject requests."""
+"""``vault dsar export|correct|erase|erasure-status``: data-subject requests."""
 
 from __future__ import annotations
 
@@ -33,6 +33,24 @@ def dsar_erase(state: State, customer_id: str, reason: str, as_json: bool) -> No
         f"{report.identities} identities removed, {report.suppression_entries} suppression "
         f"entries; erasure requested from: {systems}."
     )
+
+
+@dsar.command("erasure-status")
+@click.argument("customer_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def dsar_erasure_status(state: State, customer_id: str, as_json: bool) -> None:
+    """Where the erasure of CUSTOMER_ID stands on each connected system asked to erase."""
+    requests = state.session().erasure_status(customer_id)
+    if as_json:
+        emit_json(requests)
+        return
+    if not requests:
+        click.echo(f"{customer_id}: no erasure requested from any connected system.")
+    for request in requests:
+        done = f", {request['done_at']:%Y-%m-%d %H:%M}" if request["done_at"] else ""
+        detail = f" ({request['detail']})" if request["detail"] else ""
+        click.echo(f"{request['system']:<12} {request['status']:<8}{done}{detail}")
 
 
 @dsar.command("export")

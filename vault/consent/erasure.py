@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import Column, Connection, Table, delete, func, insert, or_, select, update
@@ -316,7 +316,7 @@ def complete(connection: Connection, request_id: int, *, ok: bool, detail: str |
         raise NotFound(f"no erasure request {request_id}")
 
 
-def requests_of(connection: Connection, customer_id: str) -> list[dict[str, object]]:
+def requests_of(connection: Connection, customer_id: str) -> list[dict[str, Any]]:
     return [
         {
             "id": row.id,

@@ -33,7 +33,7 @@ def _check_reason(reason: str) -> str:
 
 
 class DataSubjectOperations(Door):
-    """``erase_customer``, ``dsar_export``, ``dsar_correct``."""
+    """``erase_customer``, ``erasure_status``, ``dsar_export``, ``dsar_correct``."""
 
     def erase_customer(self, customer_id: str, *, reason: str) -> ErasureReport:
         """Crypto-shred a customer: suppression entries, erasure requests for every platform
@@ -89,6 +89,32 @@ class DataSubjectOperations(Door):
         )
         erasure.flush_deleted_pages(self.vault)
         return reports
+
+    def erasure_status(self, customer_id: str) -> list[dict[str, Any]]:
+        """Where an erasure stands on each connected system the person had an identity on:
+        ``system``, ``status`` (pending | done | failed), ``requested_at``, ``done_at`` and the
+        system's ``detail``, oldest first. Ids, names and times only: a compliance officer
+        (the ``audit`` action) can follow an erasure through without seeing any customer data.
+        Empty for a customer never erased; ``NotFound`` for an id the vault never had."""
+        purpose = self.authorize("audit", customer_ids=[customer_id])
+
+        def operation(connection: Connection) -> list[dict[str, Any]]:
+            known = connection.execute(
+                select(customers.c.id).where(customers.c.id == customer_id)
+            ).first()
+            if known is None:
+                raise NotFound(f"no customer {customer_id}")
+            return erasure.requests_of(connection, customer_id)
+
+        return self._audited(
+            AuditEvent(
+                action="audit",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                details={"operation": "erasure_status"},
+            ),
+            operation,
+        )
 
     def dsar_export(self, customer_id: str) -> dict[str, Any]:
         """Everything held on one person, as a JSON-ready document (:mod:`vault.consent.dsar`):

@@ -430,6 +430,15 @@ class EraseIn(Request):
         return reason
 
 
+class ErasureRequestOut(Answer):
+    id: int
+    system: str = Field(description="The connected system (platform) asked to erase.")
+    status: Literal["pending", "done", "failed"]
+    requested_at: datetime
+    done_at: datetime | None
+    detail: str | None = Field(description="What the system answered (never customer data).")
+
+
 class ErasureOut(Answer):
     customer_id: str
     erased_at: datetime

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from vault.service._auth import CallerDep
-from vault.service.models import Changed, CorrectionIn, EraseIn, ErasureOut
+from vault.service.models import Changed, CorrectionIn, EraseIn, ErasureOut, ErasureRequestOut
 
 router = APIRouter(prefix="/v1/customers", tags=["data-subject requests"])
 
@@ -24,6 +24,17 @@ async def erase(customer_id: CustomerPath, body: EraseIn, caller: CallerDep) -> 
     had an identity on (``erasure_requests``; the sync engine carries them out)."""
     report = await caller.run(lambda s: s.erase_customer(customer_id, reason=body.reason))
     return report.to_json()
+
+
+@router.get(
+    "/{customer_id}/erasure",
+    response_model=list[ErasureRequestOut],
+    summary="Where an erasure stands on each connected system",
+)
+async def erasure_status(customer_id: CustomerPath, caller: CallerDep) -> list[dict[str, Any]]:
+    """One entry per connected system asked to erase (pending, done or failed, with the
+    system's detail); empty when the customer was never erased. Needs the ``audit`` action."""
+    return await caller.run(lambda s: s.erasure_status(customer_id))
 
 
 @router.get("/{customer_id}/dsar", summary="Everything held on one person (DSAR access)")

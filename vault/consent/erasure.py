@@ -284,12 +284,19 @@ def flush_deleted_pages(vault: Vault) -> None:
 
 def pending(connection: Connection, vault: Vault, system: str) -> list[tuple[int, str]]:
     """The open erasure requests for ``system`` (a connector's ``info.platform``): ``(request
-    id, clear external id)``, oldest first. For the sync engine; no door of its own."""
+    id, clear external id)``, oldest first. For the sync engine; no door of its own.
+
+    A request the platform refused (``failed``) is open too: the person's right to erasure
+    does not lapse because a platform was down or refused once, so every sync asks again,
+    until the platform confirms (``done``). ``vault dsar erasure-status`` shows its detail."""
     rows = connection.execute(
         select(
             erasure_requests.c.id, erasure_requests.c.customer_id, erasure_requests.c.external_id
         )
-        .where(erasure_requests.c.system == system, erasure_requests.c.status == PENDING)
+        .where(
+            erasure_requests.c.system == system,
+            erasure_requests.c.status.in_((PENDING, FAILED)),
+        )
         .order_by(erasure_requests.c.id)
     ).all()
     return [

@@ -90,6 +90,7 @@ class FxiaokeConnector(Connector):
         pulls=frozenset({"customers"}),
         pushes=frozenset({"customers", "deletions"}),
         push_batch_size=PAGE,
+        reconciles=True,  # no deleted-records feed: a record deleted for good is found missing
         settings=(
             Setting("app_id", "the app's appId (FSAID_...)"),
             Setting("app_secret", "the app's appSecret", secret=True),
@@ -294,6 +295,15 @@ class FxiaokeConnector(Connector):
         else:
             following = {"phase": "full", "after": rows[-1]["_id"], "mark": mark}
         return Page(records=records, cursor=following, more=True)
+
+    def list_ids(self, after: str | None) -> tuple[list[str], str | None]:
+        """Every contact's ``_id`` by keyset (``_id`` greater than the last one seen: no offset
+        limit), voided ones left out, ``PAGE`` a call."""
+        self.field_types()
+        filters = [] if after is None else [("_id", "GT", [after])]
+        rows = self._query(filters, [("_id", True)], projection=["_id", "life_status"])
+        ids = [r["_id"] for r in rows if r.get("life_status") != "invalid"]
+        return ids, (rows[-1]["_id"] if len(rows) == PAGE else None)
 
     def _fetch_changes(self, t: int, last_id: str) -> Page:
         order = [("last_modified_time", True), ("_id", True)]

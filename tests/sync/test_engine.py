@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from vault.errors import (
     ConfigError,
+    ConnectorError,
     PlatformAuthFailed,
     PlatformQuotaExhausted,
     PlatformUnavailable,
@@ -204,3 +205,12 @@ def test_no_value_or_secret_reaches_a_log_line_or_an_audit_event(
         for row in toyshop.customers:
             assert row["name"] not in text and row["email"] not in text
             assert row["mobile"] not in text
+
+
+def test_reconciling_a_connector_that_cannot_list_its_ids_is_refused_before_any_pull(
+    admin: Session, vault: Vault, toyshop: sync_toyshop.ToyShopSandbox
+) -> None:
+    admin.configure_connector("toyshop", toyshop.settings())
+    with pytest.raises(ConnectorError, match="cannot be reconciled"):
+        admin.sync("toyshop", reconcile=True)
+    assert count(vault, customers) == 0 and cursor_of(vault, "customers") is None

@@ -161,6 +161,11 @@ def print_summary(report: SyncReport) -> None:
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option("--no-push", is_flag=True, help="Pull only.")
 @click.option("--stream", "streams", multiple=True, help="Only these streams (repeatable).")
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Also list every id the platform holds and unbind those it deleted (Fenxiang).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def sync_command(
@@ -170,6 +175,7 @@ def sync_command(
     dry_run: bool,
     no_push: bool,
     streams: tuple[str, ...],
+    reconcile: bool,
     as_json: bool,
 ) -> None:
     """Sync connector NAME (pull from its cursors, push what changed), or `vault sync status`."""
@@ -195,6 +201,7 @@ def sync_command(
             full=full,
             dry_run=dry_run,
             push=not no_push,
+            reconcile=reconcile,
             streams=list(streams) or None,
             on_progress=on_progress,
         )

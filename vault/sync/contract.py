@@ -74,6 +74,7 @@ class ConnectorInfo:
     pushes: frozenset[str] = frozenset()  # a subset of PUSHES
     settings: tuple[Setting, ...] = ()
     push_batch_size: int = 100  # records per push_customers/delete call
+    reconciles: bool = False  # implements list_ids: `vault sync NAME --reconcile`
 
     def __post_init__(self) -> None:
         if unknown := self.pulls - set(STREAMS):
@@ -227,6 +228,15 @@ class Connector(ABC):
 
         ``PushOutcome.customer_id`` is left empty: the engine knows whose records they are."""
         raise NotImplementedError(f"connector {self.info.name!r} does not delete")
+
+    def list_ids(self, after: str | None) -> tuple[Sequence[str], str | None]:
+        """One page of the ids of every customer record the platform holds now (voided ones
+        left out), from ``after`` (``None``: the first page): ``(ids, where the next page
+        starts)``, ``None`` after the last. For a platform without a deleted-records feed: the
+        engine unbinds the identities it holds that the platform no longer lists.
+
+        One call is one retryable unit, as :meth:`fetch` is."""
+        raise NotImplementedError(f"connector {self.info.name!r} cannot list its ids")
 
     def decrypt(self, ciphertexts: Sequence[str], *, scene: str) -> Mapping[str, str]:
         """Ask the platform to decrypt its own ciphertexts for ``scene`` (shipping, after-sales).

@@ -37,6 +37,7 @@ from vault.store.schema import (
     sync_cursors,
     sync_runs,
 )
+from vault.sync import reconcile
 from vault.sync.contract import (
     STREAMS,
     Connector,
@@ -448,6 +449,44 @@ class SyncEngine:
         if customer_id is not None:
             connection.execute(delete(customer_identities).where(key))
         return customer_id
+
+    def reconcile(self, report: SyncReport, *, dry_run: bool) -> None:
+        """Unbind the identities of records the platform no longer lists
+        (:mod:`vault.sync.reconcile`), in one transaction with its audit event."""
+        if not self.connector.info.reconciles:
+            raise ConnectorError(
+                "cannot list its ids, so it cannot be reconciled", connector=self.name
+            )
+        self.door.authorize(self.action, PULL_PURPOSE)
+        platform = self.connector.info.platform
+
+        def list_page(after: str | None) -> tuple[Sequence[str], str | None]:
+            return call_with_retries(
+                lambda: self.connector.list_ids(after), self.policy, self.stats
+            )
+
+        listed = reconcile.listed_digests(list_page, self.vault.indexer, platform)
+        with self.vault.transaction() as connection:
+            missing = reconcile.missing_identities(connection, platform, listed)
+            if not dry_run:
+                reconcile.unbind(connection, missing)
+            customers = sorted({customer_id for _, customer_id in missing})
+            report.counts.deleted += len(missing)
+            self.door._append(
+                connection,
+                AuditEvent(
+                    action=self.action,
+                    purpose=PULL_PURPOSE,
+                    customer_ids=customers,
+                    details={
+                        "operation": "reconcile",
+                        "connector": self.name,
+                        "listed": len(listed),
+                        "unbound": len(missing),
+                        "dry_run": dry_run,
+                    },
+                ),
+            )
 
     # --- pushes --------------------------------------------------------------------------------
 

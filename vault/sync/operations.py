@@ -20,7 +20,7 @@ from vault.access.principals import Principal, _principal
 from vault.audit import AuditEvent
 from vault.consent.operations import live_customers
 from vault.door import Door
-from vault.errors import ConfigError, NotFound
+from vault.errors import ConfigError, ConnectorError, NotFound
 from vault.store.engine import as_utc
 from vault.store.schema import (
     connector_settings,
@@ -167,6 +167,7 @@ class SyncOperations(Door):
         dry_run: bool = False,
         streams: Sequence[str] | None = None,
         push: bool = True,
+        reconcile: bool = False,
         on_progress: ProgressCallback | None = None,
         policy: SyncPolicy | None = None,
     ) -> SyncReport:
@@ -176,9 +177,16 @@ class SyncOperations(Door):
         A dry run reports what would change and writes nothing but its audit events. Raises the
         error that stopped it (``PlatformAuthFailed``, ``PlatformQuotaExhausted``, ...) with
         every batch before it committed and its cursor saved; ``sync_status()`` shows it.
+
+        ``reconcile`` (for a connector whose ``info.reconciles``: a platform without a
+        deleted-records feed) then lists every id the platform holds and unbinds the identities
+        of records it no longer has (:mod:`vault.sync.reconcile`), counted as ``deleted``.
         """
         self.authorize("sync")
         connector, principal = self._connector(name)
+        if reconcile and not connector.info.reconciles:
+            connector.close()
+            raise ConnectorError("cannot list its ids, so it cannot be reconciled", connector=name)
         try:
             engine = SyncEngine(
                 self.vault,
@@ -189,6 +197,8 @@ class SyncOperations(Door):
                 on_progress=on_progress,
             )
             report = engine.run(full=full, dry_run=dry_run, streams=streams)
+            if reconcile:
+                engine.reconcile(report, dry_run=dry_run)
             if push and connector.info.pushes:
                 engine.push(report, dry_run=dry_run)
             return report

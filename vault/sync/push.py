@@ -26,7 +26,6 @@ from vault.audit import AuditEvent
 from vault.consent import active_customers, erasure
 from vault.door import Door
 from vault.errors import ConnectorError
-from vault.store._errors import mapped_store_errors
 from vault.store.engine import utcnow
 from vault.store.schema import customers, push_state
 from vault.sync.contract import Connector, OutboundCustomer, PushOutcome
@@ -335,5 +334,4 @@ class Pusher:
         if updates:
             connection.execute(_STATE_UPDATE, updates)
         if inserts:
-            with mapped_store_errors(f"keeping the push state of {len(inserts)} customers"):
-                connection.execute(_STATE_INSERT, inserts)
+            connection.execute(_STATE_INSERT, inserts)

@@ -6,6 +6,7 @@ import pytest
 
 from vault import Conflict, InvalidValue, NewCustomer, NotFound, Order, OrderItem
 from vault.session import Session
+from vault.vault import Vault
 
 
 def test_differently_written_phones_find_the_same_customer(admin: Session) -> None:
@@ -199,3 +200,42 @@ def test_a_tag_name_that_cannot_be_stored_is_refused_on_both_databases(
 def test_a_platform_name_longer_than_the_store_holds_is_refused(admin: Session) -> None:
     with pytest.raises(InvalidValue, match="platform"):
         admin.add_customer({"name": "张三"}, source="t", identities=[("p" * 33, "e1")])
+
+
+def test_get_many_reads_what_get_reads_for_each_customer(admin: Session, vault: Vault) -> None:
+    first = admin.add_customer(
+        {"name": "张三", "phone": "13800138000"}, source="t", identities=[("youzan", "yz_9")]
+    )
+    second = admin.add_customer({"name": "李四", "email": "li@example.com"}, source="t")
+    admin.tag_customers([second], "vip", source="t")
+    store = vault.customers
+    with vault.reader.connect() as connection:
+        many = store.get_many(connection, [second, first])
+        assert list(many) == [second, first]
+        assert many == {cid: store.get(connection, cid) for cid in (second, first)}
+        narrow = store.get_many(connection, [first, second], only_fields={"name"})
+        assert {cid: set(c.fields) for cid, c in narrow.items()} == {
+            first: {"name"},
+            second: {"name"},
+        }
+        assert store.get_many(connection, [first], only_fields=set())[first].fields == {}
+        with pytest.raises(NotFound):
+            store.get_many(connection, [first, "00000000-0000-4000-8000-000000000000"])
+
+
+def test_add_identities_skips_those_held_and_refuses_another_customers(
+    admin: Session, vault: Vault
+) -> None:
+    first = admin.add_customer({"name": "甲"}, source="t", identities=[("zoho", "z-1")])
+    second = admin.add_customer({"name": "乙"}, source="t")
+    store = vault.customers
+    with vault.transaction() as connection:
+        store.add_identities(
+            connection, [(first, "zoho", "z-1"), (second, "zoho", "z-2")], source="zoho"
+        )
+    assert admin.find_by_identity("zoho", "z-2") == second
+    assert [i.external_id for i in admin.get_customer(first).identities] == ["z-1"]
+    for clash in ([(second, "zoho", "z-1")], [(first, "zoho", "z-3"), (second, "zoho", "z-3")]):
+        with pytest.raises(Conflict), vault.transaction() as connection:
+            store.add_identities(connection, clash, source="zoho")
+    assert admin.find_by_identity("zoho", "z-3") is None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sync_static import plugged, static_connector
 
+from vault import AuditQuery
 from vault.session import Session
 from vault.store.schema import consent_state
 from vault.vault import Vault
@@ -121,3 +123,68 @@ def test_consent_signals_from_the_platform_reach_the_ledger_once_and_gate_the_pu
         entries = connection.execute(select(func.count()).select_from(consent_events)).scalar_one()
     assert entries == 1
     assert [r.customer_id for r in crm.pushed] == [customer_id]
+
+
+def consenting_customers(admin: Session, vault: Vault, count: int, start: int = 0) -> list[str]:
+    ids = []
+    for n in range(start, start + count):
+        customer_id = admin.add_customer(
+            {"name": f"客户{n}", "phone": f"1350001{n:04d}"}, source="cli"
+        )
+        grant(vault, customer_id, "crm_sharing")
+        ids.append(customer_id)
+    return ids
+
+
+def push_statements(admin: Session, vault: Vault, name: str) -> tuple[int, Counter[str], int]:
+    """A sync of connector ``name`` (nothing to pull): statements issued, by verb, and pushed."""
+    verbs: Counter[str] = Counter()
+
+    def count(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if "audit_checkpoints" not in sql:  # signed every so many events, whatever the sync
+            verbs[sql.split()[0].upper()] += 1
+
+    event.listen(vault.engine, "before_cursor_execute", count)
+    try:
+        report = admin.sync(name)
+    finally:
+        event.remove(vault.engine, "before_cursor_execute", count)
+    return sum(verbs.values()), verbs, report.pushed
+
+
+def test_a_push_costs_a_few_statements_per_batch_not_a_few_per_customer(
+    admin: Session, vault: Vault
+) -> None:
+    first = static_connector("crm", [[]], pushes=frozenset({"customers"}))
+    second = static_connector("crm2", [[]], pushes=frozenset({"customers"}))
+    first.pushed.clear()  # type: ignore[attr-defined]
+    second.pushed.clear()  # type: ignore[attr-defined]
+    ids = consenting_customers(admin, vault, 50)
+    with plugged(first, second):
+        fifty, _, pushed = push_statements(admin, vault, "crm")
+        assert pushed == 50
+        ids += consenting_customers(admin, vault, 50, start=50)
+        hundred, verbs, pushed = push_statements(admin, vault, "crm2")
+        assert pushed == 100
+        assert hundred == fifty  # one batch either way: the count does not grow with it
+        assert hundred < 50, verbs
+        # every customer changed: pushed again, the push state updated in the same few
+        for customer_id in ids:
+            admin.update_customer(customer_id, {"note": "回访"}, source="cli")
+        for customer_id in ids:
+            admin.update_customer(customer_id, {"name": f"新{customer_id[-4:]}"}, source="cli")
+        again, _, pushed = push_statements(admin, vault, "crm2")
+        assert pushed == 100 and again <= hundred
+    # the platform's new ids are the customers' identities, and one audit event names them all
+    assert admin.find_by_identity("crm2", "crm2-100") in ids
+    pushes = [
+        e
+        for e in admin.audit_query(AuditQuery(action="sync", limit=None))
+        if e["details"].get("operation") == "push" and e["details"]["connector"] == "crm2"
+    ]
+    assert [e["customers"]["count"] for e in pushes] == [100, 100]
+    assert all(e["fields"] == ["name", "phone"] for e in pushes)
+    assert all(e["purpose"] == "crm_sharing" and e["details"]["pushed"] == 100 for e in pushes)
+    for customer_id in (ids[0], ids[-1]):
+        named = admin.audit_query(AuditQuery(customer=customer_id, action="sync"))
+        assert sum(e["details"].get("connector") == "crm2" for e in named) == 2

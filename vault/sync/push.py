@@ -16,7 +16,8 @@ Erasure requests (one per platform identity an erased customer had) are carried 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
@@ -39,6 +40,20 @@ if TYPE_CHECKING:
 SHARING_PURPOSE = "crm_sharing"
 PULL_PURPOSE = "administration"  # carrying out an erasure is running the vault
 ABROAD_PURPOSE = "transfer_abroad"
+CHUNK = 400  # customer ids per IN (...) list
+_KNOWN = select(push_state.c.customer_id, push_state.c.digest).where(
+    push_state.c.connector == bindparam("connector"),
+    push_state.c.customer_id.in_(bindparam("ids", expanding=True)),
+)
+_STATE_UPDATE = (
+    update(push_state)
+    .where(
+        push_state.c.connector == bindparam("b_connector"),
+        push_state.c.customer_id == bindparam("b_customer_id"),
+    )
+    .values(digest=bindparam("digest"), pushed_at=bindparam("pushed_at"))
+)
+_STATE_INSERT = insert(push_state)
 ActiveCustomers = Callable[["Connection", "Policy", str, Sequence[str]], set[str]]
 """Which customers' consent for a purpose is active (:func:`vault.consent.active_customers`)."""
 
@@ -133,88 +148,104 @@ class Pusher:
     def _push_batch(
         self, ids: list[str], views: dict[str, str], counts: Counts, *, dry_run: bool
     ) -> None:
-        store = self.vault.customers
+        """Push one batch: a few reads for all of it (consent per purpose, push state, the
+        customers), one call to the connector, then a few writes and one audit event for all
+        of it, so a batch costs the same number of statements whatever its size."""
         with self.vault.reader.connect() as connection:
-            allowed = set(ids)
-            for purpose in self.purposes:
-                active = self.active_customers(connection, self.vault.policy, purpose, ids)
-                if refused := len(allowed - active):
-                    counts.skipped_push[f"no consent: {purpose}"] += refused
-                allowed &= active
-            outbound: list[OutboundCustomer] = []
-            digests: dict[str, bytes] = {}
-            known = dict(
-                connection.execute(
-                    select(push_state.c.customer_id, push_state.c.digest).where(
-                        push_state.c.connector == self.name,
-                        push_state.c.customer_id.in_(bindparam("ids", expanding=True)),
-                    ),
-                    {"ids": sorted(allowed)},
-                )
-                .tuples()
-                .all()
+            allowed = self._consenting(connection, ids, counts)
+            known = self._known(connection, allowed)
+            stored = self.vault.customers.get_many(connection, allowed, only_fields=set(views))
+        shown = {f: views.get(f, "hidden") for f in self.vault.catalogue}
+        outbound: list[OutboundCustomer] = []
+        digests: dict[str, bytes] = {}
+        for customer_id in allowed:
+            customer = stored[customer_id]
+            external = next(
+                (i.external_id for i in customer.identities if i.platform == self.platform),
+                None,
             )
-            for customer_id in sorted(allowed):
-                stored = store.get(connection, customer_id, only_fields=set(views))
-                external = next(
-                    (i.external_id for i in stored.identities if i.platform == self.platform),
-                    None,
-                )
-                customer = self.door._present(
-                    stored, {f: views.get(f, "hidden") for f in self.vault.catalogue}
-                )
-                fields = {name: value.value for name, value in sorted(customer.fields.items())}
-                digest = self.vault.indexer.digest(
-                    f"push:{self.name}",
-                    json.dumps([external, fields], ensure_ascii=False, sort_keys=True),
-                )
-                if known.get(customer_id) == digest:
-                    counts.skipped_push["unchanged"] += 1
-                    continue
-                if not fields:
-                    counts.skipped_push["no shareable field"] += 1
-                    continue
-                digests[customer_id] = digest
-                outbound.append(
-                    OutboundCustomer(customer_id=customer_id, external_id=external, fields=fields)
-                )
+            presented = self.door._present(customer, shown)
+            fields = {name: value.value for name, value in sorted(presented.fields.items())}
+            digest = self._digest(external, fields)
+            if known.get(customer_id) == digest:
+                counts.skipped_push["unchanged"] += 1
+                continue
+            if not fields:
+                counts.skipped_push["no shareable field"] += 1
+                continue
+            digests[customer_id] = digest
+            outbound.append(
+                OutboundCustomer(customer_id=customer_id, external_id=external, fields=fields)
+            )
         if not outbound:
             return
         if dry_run:
             counts.pushed += len(outbound)
             return
         outcomes = self._call(lambda: self.connector.push_customers(outbound))
+        self._record(outbound, outcomes, digests, known, counts)
+
+    def _consenting(self, connection: Connection, ids: list[str], counts: Counts) -> list[str]:
+        """Those of ``ids`` with active consent for every purpose of the push, in id order;
+        the others are counted as skipped by the first purpose they lack."""
+        allowed = set(ids)
+        for purpose in self.purposes:
+            active = self.active_customers(connection, self.vault.policy, purpose, ids)
+            if refused := len(allowed - active):
+                counts.skipped_push[f"no consent: {purpose}"] += refused
+            allowed &= active
+        return sorted(allowed)
+
+    def _known(self, connection: Connection, customer_ids: Sequence[str]) -> dict[str, bytes]:
+        """The digest of what was last pushed to each of these customers (one chunk each)."""
+        known: dict[str, bytes] = {}
+        for start in range(0, len(customer_ids), CHUNK):
+            for customer_id, digest in connection.execute(
+                _KNOWN, {"connector": self.name, "ids": customer_ids[start : start + CHUNK]}
+            ).tuples():
+                known[customer_id] = bytes(digest)
+        return known
+
+    def _digest(self, external_id: str | None, fields: Mapping[str, str]) -> bytes:
+        """The keyed hash of what a push sends: the platform id and the fields, never kept in
+        clear."""
+        return self.vault.indexer.digest(
+            f"push:{self.name}",
+            json.dumps([external_id, dict(fields)], ensure_ascii=False, sort_keys=True),
+        )
+
+    def _record(
+        self,
+        outbound: Sequence[OutboundCustomer],
+        outcomes: Sequence[PushOutcome],
+        digests: dict[str, bytes],
+        known: Mapping[str, bytes],
+        counts: Counts,
+    ) -> None:
+        """Keep what the platform accepted, in one transaction with the batch's audit event:
+        new platform ids as identities, push state and echo digests, each in one
+        ``executemany``."""
         by_id = {record.customer_id: record for record in outbound}
         pushed: list[str] = []
+        identities: list[tuple[str, str, str]] = []
+        for outcome in outcomes:
+            record = by_id.get(outcome.customer_id)
+            if record is None:
+                raise ConnectorError(
+                    "push answered for a customer it was not sent", connector=self.name
+                )
+            if not outcome.ok:
+                counts.failed += 1
+                continue
+            pushed.append(record.customer_id)
+            if outcome.external_id and outcome.external_id != record.external_id:
+                identities.append((record.customer_id, self.platform, outcome.external_id))
+                digests[record.customer_id] = self._digest(outcome.external_id, record.fields)
         now = utcnow()
         with self.vault.transaction() as connection:
-            for outcome in outcomes:
-                record = by_id.get(outcome.customer_id)
-                if record is None:
-                    raise ConnectorError(
-                        "push answered for a customer it was not sent", connector=self.name
-                    )
-                if not outcome.ok:
-                    counts.failed += 1
-                    continue
-                pushed.append(record.customer_id)
-                if outcome.external_id and outcome.external_id != record.external_id:
-                    store.add_identity(
-                        connection,
-                        record.customer_id,
-                        self.platform,
-                        outcome.external_id,
-                        source=self.name,
-                    )
-                    digests[record.customer_id] = self.vault.indexer.digest(
-                        f"push:{self.name}",
-                        json.dumps(
-                            [outcome.external_id, dict(record.fields)],
-                            ensure_ascii=False,
-                            sort_keys=True,
-                        ),
-                    )
-                self._remember(connection, record.customer_id, digests[record.customer_id], now)
+            if identities:
+                self.vault.customers.add_identities(connection, identities, source=self.name)
+            self._remember(connection, {cid: digests[cid] for cid in pushed}, known, now)
             self.pushed_values.remember(
                 connection, [(cid, by_id[cid].fields) for cid in pushed], at=now
             )
@@ -282,15 +313,25 @@ class Pusher:
                 )
 
     def _remember(
-        self, connection: Connection, customer_id: str, digest: bytes, now: object
+        self,
+        connection: Connection,
+        digests: Mapping[str, bytes],
+        known: Mapping[str, bytes],
+        now: datetime,
     ) -> None:
-        key = and_(push_state.c.connector == self.name, push_state.c.customer_id == customer_id)
-        if connection.execute(
-            update(push_state).where(key).values(digest=digest, pushed_at=now)
-        ).rowcount:
-            return
-        connection.execute(
-            insert(push_state).values(
-                connector=self.name, customer_id=customer_id, digest=digest, pushed_at=now
-            )
-        )
+        """Write the push state of the customers pushed: an ``executemany`` update of those
+        pushed before (``known``, read with the batch) and one insert of the others."""
+        updates = [
+            {"b_connector": self.name, "b_customer_id": cid, "digest": d, "pushed_at": now}
+            for cid, d in digests.items()
+            if cid in known
+        ]
+        inserts = [
+            {"connector": self.name, "customer_id": cid, "digest": d, "pushed_at": now}
+            for cid, d in digests.items()
+            if cid not in known
+        ]
+        if updates:
+            connection.execute(_STATE_UPDATE, updates)
+        if inserts:
+            connection.execute(_STATE_INSERT, inserts)

@@ -256,6 +256,8 @@ def test_erasure_status_follows_each_system_from_pending_to_done_for_an_auditor(
     after = {r["system"]: r for r in auditor.erasure_status(cid)}
     assert after["zoho"]["status"] == "done" and after["zoho"]["detail"] == "deleted"
     assert after["zoho"]["done_at"] is not None and after["youzan"]["status"] == "pending"
+    assert all(r["requested_at"].tzinfo is not None for r in after.values())  # UTC, also on SQLite
+    assert after["zoho"]["done_at"].tzinfo is not None
     (event,) = admin.audit_query(AuditQuery(actor="dpo", customer=cid))[-1:]
     assert event["details"] == {"operation": "erasure_status"}
 

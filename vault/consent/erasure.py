@@ -31,7 +31,7 @@ from vault.crypto import CustomerCipher
 from vault.crypto._hazmat import AeadKey, SealedValueInvalid
 from vault.errors import DecryptionFailed, NotFound
 from vault.store.customers import IDENTITY_INDEX_PREFIX
-from vault.store.engine import utcnow
+from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
     customer_fields,
     customer_identities,
@@ -329,8 +329,8 @@ def requests_of(connection: Connection, customer_id: str) -> list[dict[str, Any]
             "id": row.id,
             "system": row.system,
             "status": row.status,
-            "requested_at": row.requested_at,
-            "done_at": row.done_at,
+            "requested_at": as_utc(row.requested_at),
+            "done_at": as_utc(row.done_at) if row.done_at else None,
             "detail": row.detail,
         }
         for row in connection.execute(

@@ -27,7 +27,11 @@ def shop_page(at: datetime, street: str, handle: str) -> list[Record]:
         ExternalCustomer(
             external_id=f"buyer-{n}",
             observed_at=at,
-            fields={"name": f"钱{n}", "address": f"浙江省杭州市西湖区{street}{n}号"},
+            fields={
+                "name": f"钱{n}",
+                "address": f"浙江省杭州市西湖区{street}{n}号",
+                "preferred_language": "zh",  # a field stored as text, not sealed
+            },
             platform_ciphertexts={"phone": f"~{handle}{n}~"},
         )
         for n in range(COUNT)

@@ -97,7 +97,9 @@ class PageRows:
         platform: str,
         candidates: Iterable[str],
         with_handles: bool,
+        encrypted: frozenset[str],
     ) -> None:
+        self._encrypted = encrypted  # the fields stored sealed (the others, as text)
         self._connection = connection
         self._store = store
         self._source = source
@@ -197,6 +199,8 @@ class PageRows:
         stored = self.fields(customer_id).get(name)
         if stored is None or stored.source != self._source:
             return False
+        if name not in self._encrypted:
+            return stored.value.decode() == normalised
         cipher = self._store._cipher(self._connection, customer_id)
         return cipher.open(name, stored.value).decode() == normalised
 

@@ -131,6 +131,7 @@ class Resolver:
         self.suppressed = suppressed
         self.echoes = echoes  # what was pushed to this source, when it is a system we push to
         self._searchable = frozenset(catalogue.searchable)
+        self._encrypted = frozenset(name for name in catalogue if catalogue[name].encrypted)
 
     # --- preparing ----------------------------------------------------------------------------
 
@@ -245,6 +246,7 @@ class Resolver:
             platform=self.platform or self.source,
             candidates=candidates,
             with_handles=any(p.record.platform_ciphertexts for p in records),
+            encrypted=self._encrypted,
         )
         outcomes: list[Outcome | None] = [None] * len(records)
         pending: list[tuple[int, Prepared]] = []

@@ -99,7 +99,7 @@ def fill_log(vault: Vault, customer_ids: list[str], events: int) -> None:
     progress(f"audit: appending {events:,} events over {len(customer_ids):,} customers …")
     written = 0
     while written < events:
-        with vault.transaction() as connection:
+        with vault._transaction() as connection:
             for _ in range(min(FILL_BATCH, events - written)):
                 vault.audit.append(
                     connection,
@@ -118,12 +118,12 @@ def fill_log(vault: Vault, customer_ids: list[str], events: int) -> None:
 
 def verify_rows(vault: Vault) -> list[Row]:
     progress("audit: verifying the whole chain …")
-    with vault.reader.connect() as connection, stopwatch() as elapsed:
+    with vault._reader.connect() as connection, stopwatch() as elapsed:
         report = vault.audit.verify(connection)
     if not report.ok:
         raise SystemExit(f"the benchmark's own log does not verify: {report.problems[0]}")
     progress("audit: plain walk (stream the rows, one SHA-256 each) …")
-    with vault.reader.connect() as connection, stopwatch() as plain_elapsed:
+    with vault._reader.connect() as connection, stopwatch() as plain_elapsed:
         result = connection.exec_driver_sql(
             "SELECT seq, body, prev_hash, hash FROM audit_events ORDER BY seq",
             execution_options={"stream_results": True},
@@ -158,7 +158,7 @@ def query_rows(vault: Vault, auditor: Session, customer_ids: list[str], queries:
     log_layer: list[float] = []
     plain: list[float] = []
     sessions: list[float] = []
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         for customer_id in picks[:10]:
             vault.audit.query(connection, AuditQuery(customer=customer_id))
         for customer_id in picks:

@@ -101,7 +101,7 @@ def build_vault(home: Path, count: int) -> tuple[Vault, str, list[str], list[dic
             for n, cid in enumerate(batch, start=start)
             if n % WITHDRAW_EVERY == 0
         ]
-        with vault.transaction() as connection:
+        with vault._transaction() as connection:
             record(connection, vault.policy, entries, recorded_by="bench")
     kept = [
         (cid, fields)

@@ -104,7 +104,7 @@ def _new_vault(folder: Path) -> tuple[Vault, str]:
 
 def _bulk_orders(vault: Vault, rows: list[tuple[Any, ...]], items: list[tuple[Any, ...]]) -> None:
     """Orders and items straight to the driver, in batches; times bound once per value."""
-    with vault.transaction() as connection:
+    with vault._transaction() as connection:
         order_insert = BulkInsert(connection, orders, ORDER_COLUMNS)
         item_insert = BulkInsert(connection, order_items, ITEM_COLUMNS)
         bound: dict[datetime, Any] = {}
@@ -149,8 +149,8 @@ def _load_retail(vault: Vault, path: Path, lines: int | None) -> tuple[int, list
                 out.write(line)
     parsed = parse_online_retail(source, timezone=zone)
     externals = sorted({p.external_customer for p in parsed.orders if p.external_customer})
-    with vault.transaction() as connection:
-        ids = vault.customers.add_many(
+    with vault._transaction() as connection:
+        ids = vault._customers.add_many(
             connection,
             [NewCustomer(fields={}, identities=[("online-retail", e)]) for e in externals],
             source="bench",
@@ -200,7 +200,7 @@ def _load_retail(vault: Vault, path: Path, lines: int | None) -> tuple[int, list
 
 
 def _sql_baseline(vault: Vault) -> None:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         connection.exec_driver_sql(
             "SELECT customer_id, COUNT(*), COUNT(DISTINCT substr(created_at, 1, 10)), "
             "SUM(total_amount), MIN(created_at), MAX(created_at) FROM orders "
@@ -238,7 +238,7 @@ def _recompute_rows(args: argparse.Namespace, folder: Path) -> list[Row]:
         lines, plain = _load_retail(vault, args.retail, sizes["lines"])
         _add_groups(vault, token)
         progress(f"segments: full recompute over {lines:,} lines …")
-        with stopwatch() as elapsed, vault.transaction() as connection:
+        with stopwatch() as elapsed, vault._transaction() as connection:
             report = vault.segments.recompute(connection, rescore=True)
         with stopwatch() as sql_elapsed:
             _sql_baseline(vault)
@@ -279,8 +279,8 @@ def _recompute_rows(args: argparse.Namespace, folder: Path) -> list[Row]:
 def _build_million(vault: Vault, token: str, orders_n: int, customers_n: int) -> list[str]:
     rng = random.Random(SEED)
     progress(f"segments: {customers_n:,} customers, {orders_n:,} orders (bulk, not timed) …")
-    with vault.transaction() as connection:
-        ids = vault.customers.add_many(
+    with vault._transaction() as connection:
+        ids = vault._customers.add_many(
             connection, [NewCustomer(fields={}) for _ in range(customers_n)], source="bench"
         )
         BulkInsert(
@@ -314,7 +314,7 @@ def _build_million(vault: Vault, token: str, orders_n: int, customers_n: int) ->
     _bulk_orders(vault, rows, items)
     _add_groups(vault, token)
     progress("segments: scoring run over the 1,000,000 orders (not timed) …")
-    with vault.transaction() as connection:
+    with vault._transaction() as connection:
         vault.segments.recompute(connection, rescore=True)
     return ids
 
@@ -328,7 +328,7 @@ def _update_rows(args: argparse.Namespace, folder: Path) -> list[Row]:
     try:
         ids = _build_million(vault, _token, orders_n, customers_n)
         rng = random.Random(SEED + 1)
-        store = vault.customers
+        store = vault._customers
         segmenter = vault.segments
         refresh_ms: list[float] = []
         write_ms: list[float] = []
@@ -351,13 +351,13 @@ def _update_rows(args: argparse.Namespace, folder: Path) -> list[Row]:
                 customer_id=customer,
             )
             started = time.perf_counter_ns()
-            with vault.transaction() as connection:
+            with vault._transaction() as connection:
                 store._write_order(connection, order, source="bench")
                 written = time.perf_counter_ns()
                 segmenter.refresh(connection, [customer])
                 refreshed = time.perf_counter_ns()
             done = time.perf_counter_ns()
-            with vault.engine.connect() as connection:
+            with vault._engine.connect() as connection:
                 before = time.perf_counter_ns()
                 connection.exec_driver_sql(select_sql, (customer,)).all()
                 after = time.perf_counter_ns()

@@ -271,11 +271,11 @@ class Latency:
 
 def store_find(vault: Vault, phone: str) -> Callable[[], object]:
     """The store layer's find alone: no session, no authorisation, no audit event."""
-    store = vault.customers
+    store = vault._customers
     value = written_differently(phone)
 
     def call() -> object:
-        with reader(vault.engine).connect() as connection:
+        with reader(vault._engine).connect() as connection:
             return store.find(connection, "phone", value or phone)
 
     return call

@@ -110,7 +110,7 @@ def _vault_pull(settings: dict[str, str], db_url: str | None) -> tuple[int, floa
             started = time.perf_counter()
             report = admin.sync("taobao")
             elapsed = time.perf_counter() - started
-            with vault.reader.connect() as connection:
+            with vault._reader.connect() as connection:
                 stored = connection.execute(select(func.count()).select_from(orders)).scalar_one()
             return int(stored), elapsed, report.counts.as_dict()
         finally:

@@ -45,7 +45,7 @@ def library(home: Path) -> Session:
 def test_init_prints_an_admin_token_once_and_stores_only_its_hash(home: Path, db_url: str) -> None:
     result = run(home, "init", "--db", db_url)
     token = result.stdout.split("Admin token")[1].split()[-1]
-    with Vault.open(home) as vault, vault.engine.connect() as connection:
+    with Vault.open(home) as vault, vault._engine.connect() as connection:
         from sqlalchemy import select
 
         from vault.store.schema import principals

@@ -11,6 +11,8 @@
       x NotFound             no such customer (or it was erased)
       x Conflict             a uniqueness rule (an identity already bound to another customer)
       x MigrationRequired    the database schema is not at the version this code expects
+  x InternalError            a failure the vault has no name for (a bug, or a stored row not in
+                             the shape the code expects); the cause is chained, --debug shows it
   x ConnectorError           a platform or file a connector speaks to; names the connector
       x PlatformRateLimited  429 or the platform's own flow-control code: wait ``retry_after``
       x PlatformUnavailable  timeout, dropped connection, 5xx: retry with backoff
@@ -20,6 +22,10 @@
       x PlatformQuotaExhausted  a daily or monthly quota is used up: stop, resume later
       x PlatformRejected     the platform refused this request for a reason retrying won't fix
 ```
+
+Every other exception met during an operation is mapped to one of these at one boundary
+(:func:`vault.store._errors.as_vault_error`, applied by ``Vault._transaction`` to database
+errors and by the door to everything else), so a caller only ever catches ``VaultError``.
 
 Messages carry ids, field names and key versions, never a value: a phone number, name or address
 must not reach a log line or a terminal through an exception. Developer misuse (wrong argument
@@ -125,6 +131,14 @@ class MigrationRequired(StoreError):
     """The database schema is behind (or ahead of) this version of the vault."""
 
     hint = "Run `vault migrate` (or `alembic upgrade head`) against this database."
+
+
+class InternalError(VaultError):
+    """A failure outside the vault's own errors: a bug, or stored data that is not in the shape
+    the code expects (a hand-edited row). The original exception is chained as ``__cause__``;
+    its message is not repeated, since it may quote a value."""
+
+    hint = "Run with --debug for the traceback, and report it if the data was not edited by hand."
 
 
 class ConnectorError(VaultError):

@@ -64,7 +64,7 @@ class Session(
         ids: list[str] = []
 
         def operation(connection: Connection) -> str:
-            ids.extend(self.vault.customers.add_many(connection, [record], source=source))
+            ids.extend(self._vault._customers.add_many(connection, [record], source=source))
             return ids[0]
 
         return self._audited(
@@ -100,10 +100,10 @@ class Session(
         ids: list[str] = []
         for batch in _batches(records, batch_size):
             fields = sorted({name for record in batch for name in record.fields})
-            with self.vault.transaction() as connection:
+            with self._vault._transaction() as connection:
                 # An erased person re-sent by an old file stays erased (vault.consent.suppression).
-                kept, suppressed = filter_records(connection, self.vault, batch)
-                added = self.vault.customers.add_many(connection, kept, source=source)
+                kept, suppressed = filter_records(connection, self._vault, batch)
+                added = self._vault._customers.add_many(connection, kept, source=source)
                 self._append(
                     connection,
                     AuditEvent(
@@ -140,7 +140,7 @@ class Session(
 
         def operation(connection: Connection) -> list[str]:
             changed.extend(
-                self.vault.customers.update(
+                self._vault._customers.update(
                     connection, customer_id, fields, source=source, observed_at=observed_at
                 )
             )
@@ -165,7 +165,7 @@ class Session(
         shown: list[str] = []
 
         def operation(connection: Connection) -> Customer:
-            customer = self.vault.customers.get(
+            customer = self._vault._customers.get(
                 connection,
                 customer_id,
                 only_fields=visible,
@@ -190,7 +190,7 @@ class Session(
         found: list[str] = []
 
         def operation(connection: Connection) -> list[str]:
-            found.extend(self.vault.customers.find(connection, field, value))
+            found.extend(self._vault._customers.find(connection, field, value))
             return found
 
         return self._audited(
@@ -206,7 +206,7 @@ class Session(
         found: list[str] = []
 
         def operation(connection: Connection) -> str | None:
-            customer_id = self.vault.customers.find_identity(connection, platform, external_id)
+            customer_id = self._vault._customers.find_identity(connection, platform, external_id)
             if customer_id is not None:
                 found.append(customer_id)
             return customer_id
@@ -240,7 +240,7 @@ class Session(
                 fields=[IDENTITY_FIELD],
                 details={"operation": "add-identity", "platform": platform, "source": source},
             ),
-            lambda c: self.vault.customers.add_identity(
+            lambda c: self._vault._customers.add_identity(
                 c, customer_id, platform, external_id, source=source
             ),
         )
@@ -254,7 +254,7 @@ class Session(
         listed: list[str] = []
 
         def operation(connection: Connection) -> Page:
-            page = self.vault.customers.page(connection, limit=limit, after=after)
+            page = self._vault._customers.page(connection, limit=limit, after=after)
             listed.extend(page.customer_ids)
             return page
 
@@ -283,7 +283,7 @@ class Session(
                     "status": order.status,
                 },
             ),
-            lambda c: self.vault.customers.record_order(c, order, source=source),
+            lambda c: self._vault._customers.record_order(c, order, source=source),
         )
 
     def orders_of(self, customer_id: str, *, purpose: str | None = None) -> list[Order]:
@@ -295,7 +295,7 @@ class Session(
                 customer_ids=[customer_id],
                 details={"operation": "orders"},
             ),
-            lambda c: self.vault.customers.orders_of(c, customer_id),
+            lambda c: self._vault._customers.orders_of(c, customer_id),
         )
 
     def record_interaction(
@@ -318,7 +318,7 @@ class Session(
                 fields=[INTERACTION_FIELD] if text is not None else [],
                 details={"operation": "interaction", "kind": kind, "channel": channel},
             ),
-            lambda c: self.vault.customers.record_interaction(
+            lambda c: self._vault._customers.record_interaction(
                 c,
                 customer_id,
                 kind=kind,
@@ -334,7 +334,7 @@ class Session(
         view = self._views(purpose).get(INTERACTION_FIELD, "hidden")
 
         def operation(connection: Connection) -> list[Interaction]:
-            found = self.vault.customers.interactions_of(connection, customer_id)
+            found = self._vault._customers.interactions_of(connection, customer_id)
             return found if view == "clear" else [replace(i, text=None) for i in found]
 
         return self._audited(
@@ -359,7 +359,7 @@ class Session(
                 customer_ids=customer_ids,
                 details={"operation": "tag", "tag": tag},
             ),
-            lambda c: self.vault.customers.tag(c, customer_ids, tag, source=source),
+            lambda c: self._vault._customers.tag(c, customer_ids, tag, source=source),
         )
 
     def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:
@@ -371,7 +371,7 @@ class Session(
                 customer_ids=[customer_id],
                 details={"operation": "untag", "tag": tag},
             ),
-            lambda c: self.vault.customers.untag(c, customer_id, tag),
+            lambda c: self._vault._customers.untag(c, customer_id, tag),
         )
 
     # --- keys --------------------------------------------------------------------------------
@@ -383,9 +383,9 @@ class Session(
         purpose = self.authorize("keys")
         try:
             keyring, report = keystore.rotate(
-                self.vault.engine,
-                self.vault.key_source,
-                self.vault.keyring,
+                self._vault._engine,
+                self._vault._key_source,
+                self._vault._keyring,
                 batch_size=batch_size,
                 on_batch=on_batch,
             )
@@ -400,7 +400,7 @@ class Session(
                 )
             )
             raise
-        self.vault.use_keyring(keyring)
+        self._vault._use_keyring(keyring)
         self._record(
             AuditEvent(
                 action="keys",
@@ -419,7 +419,7 @@ class Session(
         purpose = self.authorize("keys")
         return self._audited(
             AuditEvent(action="keys", purpose=purpose, details={"operation": "status"}),
-            lambda c: keystore.status(c, self.vault.keyring),
+            lambda c: keystore.status(c, self._vault._keyring),
         )
 
     def retire_key_version(self, version: int) -> None:
@@ -428,7 +428,7 @@ class Session(
             AuditEvent(
                 action="keys", purpose=purpose, details={"operation": "retire", "version": version}
             ),
-            lambda c: keystore.retire(c, version, self.vault.keyring),
+            lambda c: keystore.retire(c, version, self._vault._keyring),
         )
 
     # --- principals --------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class Session(
     ) -> str:
         """Create a principal; returns its token, which is shown only this once."""
         purpose = self.authorize("principals")
-        self.vault.policy.check_roles(tuple(roles), where="the new principal")
+        self._vault.policy.check_roles(tuple(roles), where="the new principal")
         return self._audited(
             AuditEvent(
                 action="principals",
@@ -479,6 +479,10 @@ class Session(
     # --- the audit log -----------------------------------------------------------------------
 
     def audit_query(self, query: AuditQuery) -> list[dict[str, Any]]:
+        """Events matching ``query``. A ``customer`` that is not a customer id is looked up by
+        its keyed digest, as the door recorded it (never stored raw)."""
+        if query.customer is not None:
+            query = replace(query, customer=self._audit_reference(query.customer))
         purpose = self.authorize("audit")
         return self._audited(
             AuditEvent(
@@ -487,23 +491,25 @@ class Session(
                 customer_ids=[query.customer] if query.customer else [],
                 details={"operation": "query"},
             ),
-            lambda c: self.vault.audit.query(c, query),
+            lambda c: self._vault.audit.query(c, query),
         )
 
     def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:
+        if query.customer is not None:
+            query = replace(query, customer=self._audit_reference(query.customer))
         purpose = self.authorize("audit")
         return self._audited(
             AuditEvent(
                 action="audit", purpose=purpose, details={"operation": "export", "format": fmt}
             ),
-            lambda c: self.vault.audit.export(c, query, out, fmt),
+            lambda c: self._vault.audit.export(c, query, out, fmt),
         )
 
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Verify the chain. The verify event itself is appended after the walk."""
         purpose = self.authorize("audit")
-        with self.vault.reader.connect() as connection:
-            report = self.vault.audit.verify(connection, external)
+        with self._vault._reader.connect() as connection:
+            report = self._vault.audit.verify(connection, external)
         self._record(
             AuditEvent(
                 action="audit",
@@ -520,16 +526,16 @@ class Session(
 
     def audit_checkpoint(self) -> Checkpoint:
         purpose = self.authorize("audit")
-        with self.vault.transaction() as connection:
+        with self._vault._transaction() as connection:
             self._append(
                 connection,
                 AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"}),
             )
-            return self.vault.audit.checkpoint(connection)
+            return self._vault.audit.checkpoint(connection)
 
     def audit_public_key(self) -> bytes:
         self.authorize("audit")
-        return self.vault.audit.public_key
+        return self._vault.audit.public_key
 
 
 def _batches(records: Iterable[NewCustomer], size: int) -> Iterator[list[NewCustomer]]:

@@ -12,12 +12,12 @@ from types import TracebackType
 
 import structlog
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from vault.access import Policy
 from vault.access import principals as principals_store
 from vault.audit import AuditEvent, AuditLog
 from vault.config import Settings, VaultHome
-from vault.consent.erasure import ErasureSealer
 from vault.consent.suppression import SuppressionIndex
 from vault.crypto import BlindIndexer, Keyring
 from vault.crypto.keysource import (
@@ -34,8 +34,10 @@ from vault.log import ensure_configured
 from vault.segments import Segmenter, SegmentRules, default_rules
 from vault.session import Session
 from vault.store import keystore, migrate
+from vault.store._errors import as_vault_error, mapped_store_errors
 from vault.store.customers import CustomerStore
 from vault.store.engine import make_engine, reader
+from vault.store.sealed import ErasureSealer, SealedGateway
 from vault.sync.retry import SyncPolicy
 
 log = structlog.get_logger("vault")
@@ -77,29 +79,32 @@ class Vault:
         ensure_configured()
         self.home = home
         self.settings = settings
-        self.engine = engine
-        self.reader = reader(engine)
         self.catalogue = catalogue
         self.policy = policy
-        self.key_source = key_source
-        self.keyring = keyring
+        # Below the door: nothing that unwraps a key, opens a ciphertext or reaches the rows is
+        # public (tests/access/test_no_second_door.py walks this surface). Every read of
+        # customer data is a method of a Session: checked, and audited.
+        self._engine = engine
+        self._reader = reader(engine)
+        self._key_source = key_source
+        self._keyring = keyring
         with engine.begin() as connection:
             system = keystore.unwrap_system_keys(connection, keyring)
-        self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
+        self._indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
         self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
-        self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
+        self._connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
         # Erased people's identifiers, and the CRM ids an erasure must delete: keys of their own.
-        self.suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)
-        self.erasure_sealer = ErasureSealer(system[keystore.ERASURE_KEY])
+        self._suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)
+        self._erasure_sealer = ErasureSealer(system[keystore.ERASURE_KEY])
         self.sync_policy = SyncPolicy()  # retries and waits of every sync (tests shrink them)
         self.segments = Segmenter(segment_rules or default_rules())
-        self.customers = CustomerStore(
-            engine, keyring, self.indexer, catalogue, segmenter=self.segments
+        self._customers = CustomerStore(
+            engine, SealedGateway(keyring), self._indexer, catalogue, segmenter=self.segments
         )
 
-    def use_keyring(self, keyring: Keyring) -> None:
-        self.keyring = keyring
-        self.customers.use_keyring(keyring)
+    def _use_keyring(self, keyring: Keyring) -> None:
+        self._keyring = keyring
+        self._customers.sealed.use_keyring(keyring)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -181,7 +186,7 @@ class Vault:
         )
 
     def close(self) -> None:
-        self.engine.dispose()
+        self._engine.dispose()
 
     def __enter__(self) -> Vault:
         return self
@@ -195,10 +200,17 @@ class Vault:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One database transaction: everything inside lands, or nothing does."""
-        with self.engine.begin() as connection:
-            yield connection
+    def _transaction(self, what: str = "database transaction") -> Iterator[Connection]:
+        """One database transaction: everything inside lands, or nothing does.
+
+        A database error inside (or at commit) leaves as a ``StoreError`` (``Conflict`` for a
+        broken uniqueness rule) with a one-line message naming ``what``; the driver's error is
+        its cause."""
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as error:
+            raise as_vault_error(error, what) from error
 
     # --- the one door ------------------------------------------------------------------------
 
@@ -212,10 +224,10 @@ class Vault:
         the audit event. There is no other way in. A bad token raises ``AccessDenied`` (audited).
         """
         request_id = request_id or uuid.uuid4().hex
-        with self.reader.connect() as connection:
+        with mapped_store_errors("authenticate"), self._reader.connect() as connection:
             principal, reason = principals_store.authenticate(connection, token)
         if principal is None or reason != "token valid":
-            with self.transaction() as connection:
+            with self._transaction() as connection:
                 self.audit.append(
                     connection,
                     AuditEvent(
@@ -240,7 +252,7 @@ class Vault:
     def database_reachable(self) -> bool:
         """Whether the database answers a trivial query now (for health checks)."""
         try:
-            with self.reader.connect() as connection:
+            with self._reader.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
         except Exception:  # any driver or network failure means "not reachable"
             return False
@@ -249,3 +261,8 @@ class Vault:
     @property
     def location(self) -> Path:
         return self.home.path
+
+    @property
+    def backend(self) -> str:
+        """The database's dialect: ``sqlite`` or ``postgresql``."""
+        return self._engine.dialect.name

@@ -151,7 +151,7 @@ def test_audit_table_holds_no_customer_value(admin: Session) -> None:
     admin.find_customers("phone", "+86 137-1234-5678")
     admin.update_customer(customer_id, {"note": "晚上联系"}, source="t")
     admin.get_customer(customer_id)
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         stored = b"".join(
             bytes(v) if isinstance(v, bytes) else str(v).encode()
             for row in connection.execute(select(audit_events))
@@ -166,14 +166,14 @@ def test_audit_table_holds_no_customer_value(admin: Session) -> None:
 
 def test_edited_column_of_one_event_is_named(admin: Session) -> None:
     fill(admin)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(update(audit_events).where(audit_events.c.seq == 3).values(actor="eve"))
     assert verify(admin) == "event 3: modified: column 'actor' differs from the hashed record"
 
 
 def test_edited_record_of_one_event_is_named(admin: Session) -> None:
     fill(admin)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         body = connection.execute(
             select(audit_events.c.body).where(audit_events.c.seq == 5)
         ).scalar_one()
@@ -189,7 +189,7 @@ def test_edited_time_of_one_event_is_named(admin: Session) -> None:
     from datetime import UTC, datetime
 
     fill(admin)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(
             update(audit_events)
             .where(audit_events.c.seq == 2)
@@ -200,7 +200,7 @@ def test_edited_time_of_one_event_is_named(admin: Session) -> None:
 
 def test_deleted_customer_index_rows_are_named(admin: Session) -> None:
     fill(admin)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(audit_event_customers).where(audit_event_customers.c.seq == 8))
     assert (
         verify(admin) == "event 8: modified: its customer index rows differ from the hashed record"
@@ -215,7 +215,7 @@ def test_checkpoint_signed_by_another_key_is_refused(admin: Session) -> None:
 
 def test_deleted_event_is_named(admin: Session) -> None:
     fill(admin)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(audit_events).where(audit_events.c.seq == 4))
     assert verify(admin) == "event 4: missing: the log jumps from event 3 to 5"
 
@@ -223,7 +223,7 @@ def test_deleted_event_is_named(admin: Session) -> None:
 def test_swapped_events_are_named(admin: Session) -> None:
     fill(admin)
     columns = [c for c in audit_events.c if c.name != "seq"]
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         six, seven = (
             connection.execute(select(*columns).where(audit_events.c.seq == n)).one()._asdict()
             for n in (6, 7)
@@ -235,7 +235,7 @@ def test_swapped_events_are_named(admin: Session) -> None:
 
 def drop_tail(admin: Session, keep: int) -> None:
     """What an attacker does: drop events after ``keep`` and make the head agree."""
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         last = connection.execute(
             select(audit_events.c.hash).where(audit_events.c.seq == keep)
         ).scalar_one()
@@ -256,7 +256,7 @@ def test_tail_dropped_with_its_checkpoints_is_caught_by_the_auditors_copy(admin:
     fill(admin)
     saved = Checkpoint.from_json(admin.audit_checkpoint().to_json(admin.audit_public_key()))
     drop_tail(admin, saved.seq - 3)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(audit_checkpoints))
     assert verify(admin) == "ok"  # nothing in the database betrays it …
     assert "truncated" in verify(admin, [saved])  # … but the auditor's checkpoint does
@@ -264,7 +264,7 @@ def test_tail_dropped_with_its_checkpoints_is_caught_by_the_auditors_copy(admin:
 
 def rewrite_chain(admin: Session, *, forge_checkpoints: bool) -> None:
     """Rewrite every event (here: one actor renamed) with fresh, consistent hashes."""
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         rows = connection.execute(select(audit_events).order_by(audit_events.c.seq)).all()
         prev = GENESIS_HASH
         for row in rows:
@@ -319,7 +319,7 @@ def test_cli_verify_exit_codes_and_checkpoint_file(
     )
     ok = run(cli, ["--home", str(home), "audit", "verify", "--checkpoint", str(saved)], env=env)
     assert ok.exit_code == 0 and ok.stdout.startswith("OK:")
-    with vault.transaction() as connection:
+    with vault._transaction() as connection:
         connection.execute(delete(audit_events).where(audit_events.c.seq == 2))
     bad = run(cli, ["--home", str(home), "audit", "verify"], env=env)
     assert bad.exit_code == 1 and "event 2: missing" in bad.stderr

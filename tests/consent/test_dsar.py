@@ -54,7 +54,7 @@ def test_the_dsar_export_lists_every_access_the_audit_log_holds(admin: Session) 
     others = [admin.add_customer({"name": f"客{n}"}, source="t") for n in range(120)]
     for other in others:
         admin.grant_consent(other, "marketing_email", source="web-form")
-    support = admin.vault.session(admin.add_principal("agent", ["support"]))
+    support = admin._vault.session(admin.add_principal("agent", ["support"]))
     support.get_customer(cid, purpose="customer_service")
     support.find_customers("phone", "+86 138 1234 5678", purpose="customer_service")
     with pytest.raises(AccessDenied):
@@ -140,7 +140,7 @@ def test_cli_dsar_export_and_correct(home: Path, db_url: str, tmp_path: Path) ->
 def age(admin: Session, cid: str, days: int) -> None:
     """Test setup: make a customer's last change ``days`` old."""
     old = datetime.now(UTC) - timedelta(days=days)
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(update(customers).where(customers.c.id == cid).values(updated_at=old))
         connection.execute(
             update(customer_fields)
@@ -159,7 +159,7 @@ def test_retention_dry_run_reports_and_apply_erases_what_no_purpose_holds(
     age(admin, stale, 4 * 365)  # past customer_service's 1095 days, no consent
     age(admin, consented, 4 * 365)
     admin.grant_consent(consented, "crm_sharing", source="web-form", evidence="sep-1")
-    catalogue = admin.vault.catalogue
+    catalogue = admin._vault.catalogue
     catalogue._fields["name"] = replace(catalogue["name"], retention_days=1000)  # type: ignore[attr-defined]
 
     report = admin.run_retention()

@@ -33,13 +33,13 @@ BEFORE = datetime(2026, 5, 1, tzinfo=UTC)
 
 def raw_bytes(vault: Vault) -> bytes:
     """Everything the database holds, as bytes: the SQLite files, or every PostgreSQL row."""
-    if vault.engine.dialect.name == "sqlite":
-        path = Path(vault.engine.url.database or "")
+    if vault._engine.dialect.name == "sqlite":
+        path = Path(vault._engine.url.database or "")
         return b"".join(
             p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
     chunks: list[bytes] = []
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         for table in metadata.sorted_tables:
             for row in connection.execute(select(table)):
                 chunks += [v if isinstance(v, bytes) else str(v).encode() for v in row]
@@ -80,15 +80,15 @@ def order(order_id: str, customer_id: str, at: datetime) -> Order:
 def secrets_of(admin: Session, cid: str) -> list[bytes]:
     """The clear values, the data key, the wrapped data key, the blind-index entries and the
     ciphertexts that the customer's rows hold."""
-    vault = admin.vault
+    vault = admin._vault
     values = {v for v in PERSON.values()} | {NOTE, "yz_open_id_42", "zcrm_9001"}
     values |= {vault.catalogue[f].normalise(v).value for f, v in PERSON.items()}
     found = [v.encode() for v in values]
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         head = connection.execute(select(customers).where(customers.c.id == cid)).one()
         found += [
             bytes(head.wrapped_dek),
-            vault.keyring.unwrap_data_key(cid, head.wrapped_dek, head.dek_version),
+            vault._keyring.unwrap_data_key(cid, head.wrapped_dek, head.dek_version),
         ]
         for row in connection.execute(
             select(customer_fields).where(customer_fields.c.customer_id == cid)
@@ -109,7 +109,7 @@ def test_after_erasure_no_api_cli_export_or_raw_read_yields_the_customers_values
     other = admin.add_customer({"name": "李雷", "phone": "13700001111"}, source="test")
     cid = load_person(admin)
     secrets = secrets_of(admin, cid)
-    assert all(s in raw_bytes(admin.vault) for s in secrets[-4:])  # the scan does see them
+    assert all(s in raw_bytes(admin._vault) for s in secrets[-4:])  # the scan does see them
 
     report = admin.erase_customer(cid, reason="DSAR-2026-114")
     assert report.erasure_requests == ["youzan", "zoho"]
@@ -135,7 +135,7 @@ def test_after_erasure_no_api_cli_export_or_raw_read_yields_the_customers_values
     )
     assert shown.exit_code == 1 and "no customer" in shown.stderr
 
-    stored = raw_bytes(admin.vault)
+    stored = raw_bytes(admin._vault)
     leaked = [s for s in secrets if s in stored]
     assert leaked == []  # no value, ciphertext, index entry, data key or wrapped data key
     assert cid.encode() in stored  # the tombstone id stays
@@ -149,8 +149,8 @@ def test_after_erasure_no_api_cli_export_or_raw_read_yields_the_customers_values
 def test_erasure_requests_are_pending_per_platform_until_completed(admin: Session) -> None:
     cid = load_person(admin)
     admin.erase_customer(cid, reason="ticket-1")
-    vault = admin.vault
-    with vault.transaction() as connection:
+    vault = admin._vault
+    with vault._transaction() as connection:
         (request,) = erasure.pending(connection, vault, "zoho")
         assert request[1] == "zcrm_9001"
         assert [r[1] for r in erasure.pending(connection, vault, "youzan")] == ["yz_open_id_42"]
@@ -195,10 +195,10 @@ def test_reimport_keeps_the_person_out_but_a_later_purchase_makes_a_new_unlinked
 def test_erased_at_matches_any_writing_of_an_identifier(admin: Session) -> None:
     cid = load_person(admin)
     report = admin.erase_customer(cid, reason="ticket-3")
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
 
         def when(*identifiers: tuple[str, str]) -> datetime | None:
-            return erased_at(connection, admin.vault, list(identifiers))
+            return erased_at(connection, admin._vault, list(identifiers))
 
         assert when(("phone", "+86 13912345678")) == report.erased_at
         assert when(("email", " NANA.OUYANG@example.cn ")) == report.erased_at
@@ -210,7 +210,7 @@ def test_erased_at_matches_any_writing_of_an_identifier(admin: Session) -> None:
 
 def test_erasing_twice_or_without_the_erase_action_is_refused(admin: Session) -> None:
     cid = load_person(admin)
-    support = admin.vault.session(admin.add_principal("agent", ["support"]))
+    support = admin._vault.session(admin.add_principal("agent", ["support"]))
     with pytest.raises(AccessDenied):
         support.erase_customer(cid, reason="ticket-4")
     assert admin.get_customer(cid).get("name") == PERSON["name"]
@@ -232,7 +232,7 @@ def test_cli_dsar_erase(home: Path, db_url: str) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["erasure_requests"] == ["youzan", "zoho"]
-    with Vault.open(home) as reopened, reopened.engine.connect() as connection:
+    with Vault.open(home) as reopened, reopened._engine.connect() as connection:
         row = connection.execute(select(customers).where(customers.c.id == cid)).one()
     assert row.wrapped_dek is None and row.erased_at is not None
 
@@ -243,14 +243,14 @@ def test_erasure_status_follows_each_system_from_pending_to_done_for_an_auditor(
     cid = load_person(admin)
     assert admin.erasure_status(cid) == []  # never erased: nothing asked of anyone
     admin.erase_customer(cid, reason="ticket-7")
-    auditor = admin.vault.session(admin.add_principal("dpo", ["auditor"]), purpose="compliance")
+    auditor = admin._vault.session(admin.add_principal("dpo", ["auditor"]), purpose="compliance")
     status = auditor.erasure_status(cid)
     assert [(r["system"], r["status"], r["done_at"]) for r in status] == [
         ("youzan", "pending", None),
         ("zoho", "pending", None),
     ]
-    vault = admin.vault
-    with vault.transaction() as connection:
+    vault = admin._vault
+    with vault._transaction() as connection:
         (request,) = erasure.pending(connection, vault, "zoho")
         erasure.complete(connection, request[0], ok=True, detail="deleted")
     after = {r["system"]: r for r in auditor.erasure_status(cid)}
@@ -268,7 +268,7 @@ def test_erasure_status_of_an_unknown_id_or_without_the_audit_action_is_refused(
     cid = load_person(admin)
     with pytest.raises(NotFound):
         admin.erasure_status("0190aaaa-0000-7000-8000-000000000000")
-    support = admin.vault.session(admin.add_principal("agent2", ["support"]))
+    support = admin._vault.session(admin.add_principal("agent2", ["support"]))
     with pytest.raises(AccessDenied):
         support.erasure_status(cid)
     (denied,) = admin.audit_query(AuditQuery(actor="agent2", outcome="denied"))

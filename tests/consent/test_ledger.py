@@ -28,8 +28,8 @@ def people(admin: Session, count: int) -> list[str]:
 
 
 def active(admin: Session, purpose: str, ids: list[str]) -> set[str]:
-    with admin.vault.engine.connect() as connection:
-        return active_customers(connection, admin.vault.policy, purpose, ids)
+    with admin._vault._engine.connect() as connection:
+        return active_customers(connection, admin._vault.policy, purpose, ids)
 
 
 def test_grant_then_withdraw_derives_the_latest_state(admin: Session) -> None:
@@ -68,7 +68,7 @@ def test_purposes_with_another_legal_basis_need_no_grant(admin: Session) -> None
 def test_a_grant_under_an_older_policy_version_needs_renewal(admin: Session) -> None:
     (a,) = people(admin, 1)
     admin.grant_consent(a, "marketing_sms", source="web-form", at=T0)
-    purposes = admin.vault.policy.purposes
+    purposes = admin._vault.policy.purposes
     purposes["marketing_sms"] = replace(purposes["marketing_sms"], version=2)
     flagged = admin.consent_of(a).purposes["marketing_sms"]
     assert flagged.needs_renewal and flagged.policy_version == 1 and flagged.current_version == 2
@@ -84,13 +84,13 @@ def test_bad_entries_are_refused_and_nothing_is_written(admin: Session) -> None:
         admin.grant_consent(a, "marketing_sms", source="web-form", at=T0 + timedelta(days=3650))
     with pytest.raises(NotFound):
         admin.grant_consent("00000000-0000-7000-8000-000000000000", "marketing_sms", source="x")
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(consent_events)).scalar() == 0
 
 
 def test_a_role_without_the_consent_action_is_refused_and_audited(admin: Session) -> None:
     (a,) = people(admin, 1)
-    support = admin.vault.session(
+    support = admin._vault.session(
         admin.add_principal("agent", ["support"]), purpose="customer_service"
     )
     with pytest.raises(AccessDenied):

@@ -129,7 +129,7 @@ def test_only_the_fields_the_purpose_allows_and_asking_for_others_is_refused(
 def test_export_is_masked_as_the_callers_role_sees_it(admin: Session) -> None:
     (a,) = people(admin, 1)
     admin.grant_consent(a, "marketing_sms", source="web-form")
-    admin.vault.policy.roles["sms_vendor"] = Role(
+    admin._vault.policy.roles["sms_vendor"] = Role(
         name="sms_vendor",
         description="an SMS agency: names masked, phones in clear",
         actions=frozenset({"export"}),
@@ -137,7 +137,7 @@ def test_export_is_masked_as_the_callers_role_sees_it(admin: Session) -> None:
         default_view="hidden",
         field_views={"name": "masked", "phone": "clear"},
     )
-    vendor = admin.vault.session(admin.add_principal("sms-co", ["sms_vendor"]))
+    vendor = admin._vault.session(admin.add_principal("sms-co", ["sms_vendor"]))
     (row,) = export_rows(vendor, "marketing_sms")
     assert row == {"customer_id": a, "name": "顾***", "phone": "'+8613900130000"}
     with pytest.raises(AccessDenied):

@@ -32,7 +32,7 @@ with Vault.open(home) as vault:
     )
     now = utcnow()
     for start in range(0, len(ids), 5000):
-        with vault.transaction() as connection:
+        with vault._transaction() as connection:
             record(
                 connection,
                 vault.policy,

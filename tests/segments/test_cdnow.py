@@ -124,9 +124,9 @@ def test_cdnow_sample_imported_into_the_store_gives_the_published_summary(
     assert len(summaries) == ROUND_TRIP_CUSTOMERS
     sample_ids = {m: s for m, s in _sample_ids().items() if int(s) <= ROUND_TRIP_CUSTOMERS}
     published = _published()
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         by_customer = {
-            vault.customers.find_identity(connection, "cdnow", master): sample
+            vault._customers.find_identity(connection, "cdnow", master): sample
             for master, sample in sample_ids.items()
         }
     for customer_id, summary in summaries.items():

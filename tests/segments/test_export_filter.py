@@ -50,7 +50,7 @@ def test_an_export_filtered_by_tier_contains_exactly_the_consented_customers_of_
 ) -> None:
     segmenter = Segmenter(vault.segments.rules, clock=lambda: NOW)
     vault.segments = segmenter
-    vault.customers.segmenter = segmenter
+    vault._customers.segmenter = segmenter
     ids = admin.add_customers(
         [NewCustomer(fields={"phone": f"1380013{n:04d}"}) for n in range(40)], source="t"
     )

@@ -115,7 +115,7 @@ def test_incremental_updates_after_random_orders_equal_a_full_recompute(
     rules = default_rules() if method == "quantiles" else fixed_rules()
     segmenter = Segmenter(rules, clock=lambda: NOW)
     vault.segments = segmenter
-    vault.customers.segmenter = segmenter
+    vault._customers.segmenter = segmenter
     for name, rule in GROUPS.items():
         admin.add_group(name, rule)
     examples = 100 if db_url.startswith("sqlite") else 15
@@ -133,8 +133,8 @@ def test_incremental_updates_after_random_orders_equal_a_full_recompute(
     )
     def run(plans: list[tuple[Any, ...]], addresses: list[str | None]) -> None:
         serial[0] += 1
-        with vault.transaction() as connection:
-            customers = vault.customers.add_many(
+        with vault._transaction() as connection:
+            customers = vault._customers.add_many(
                 connection,
                 [NewCustomer(fields={"address": a} if a else {}) for a in addresses],
                 source="test",
@@ -142,12 +142,12 @@ def test_incremental_updates_after_random_orders_equal_a_full_recompute(
             if method == "quantiles":
                 # Take a cut-point snapshot over the base as it is, then go incremental.
                 segmenter.recompute(connection, rescore=True)
-        with vault.transaction() as connection:
+        with vault._transaction() as connection:
             for plan in plans:  # each record_order updates its customers' segments
-                vault.customers.record_order(
+                vault._customers.record_order(
                     connection, make_order(plan, customers, serial[0]), source="test"
                 )
-        with vault.transaction() as connection:
+        with vault._transaction() as connection:
             incremental = snapshot(connection)
             segmenter.recompute(connection, rescore=False)
             assert snapshot(connection) == incremental

@@ -61,7 +61,7 @@ def order(
 def fixed_clock(vault: Vault) -> Vault:
     segmenter = Segmenter(vault.segments.rules, clock=lambda: NOW)
     vault.segments = segmenter
-    vault.customers.segmenter = segmenter
+    vault._customers.segmenter = segmenter
     return vault
 
 
@@ -83,7 +83,7 @@ def test_rule_groups_follow_orders_and_address_changes(fixed_clock: Vault, admin
         [NewCustomer(fields={"address": ADDRESS_SZ}), NewCustomer(fields={"address": ADDRESS_BJ})],
         source="t",
     )
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         # The derived codes only: the address itself stays sealed.
         rows = connection.execute(select(vault_schema().customer_regions)).all()
         assert sorted((r.province_code, r.city_code) for r in rows) == [
@@ -98,7 +98,7 @@ def test_rule_groups_follow_orders_and_address_changes(fixed_clock: Vault, admin
     admin.update_customer(bj, {"address": "广东省深圳市福田区深南大道1号"}, source="t")
     assert admin.segment_of(bj).groups == ["cantonese", "sz_tea"]
     assert admin.segment_members("sz_tea").customer_ids == sorted([sz, bj])
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         members = set(connection.execute(members_query("group:sz_tea")).scalars())
     assert members == {sz, bj}
 
@@ -117,7 +117,7 @@ def test_members_query_selects_tiers_stages_tags_and_prospects(
 
     def members(name: str) -> set[str]:
         query = members_query(name, segmenter=vault.segments)
-        with vault.engine.connect() as connection:
+        with vault._engine.connect() as connection:
             return set(connection.execute(query).scalars())
 
     assert members("loyal") == members("stage:loyal") == {buyer}
@@ -199,10 +199,10 @@ def test_online_retail_invoices_import_as_orders_with_identity_only_customers(
     report = admin.import_orders(part, fmt="online-retail")
     assert report.lines == 3000
     assert report.customers_created > 0 and report.orders > 0
-    with vault.engine.connect() as connection:
-        customer = vault.customers.find_identity(connection, "online-retail", "17850")
+    with vault._engine.connect() as connection:
+        customer = vault._customers.find_identity(connection, "online-retail", "17850")
         assert customer is not None
-        stored = vault.customers.get(connection, customer)
+        stored = vault._customers.get(connection, customer)
     assert stored.fields == {}  # no invented personal data
     orders = admin.orders_of(customer)
     first = next(o for o in orders if o.order_id == "536365")
@@ -241,7 +241,7 @@ def test_erasure_removes_the_segment_state_and_the_derived_region(
     assert admin.segment_of(customer).groups == ["cantonese"]
     admin.erase_customer(customer, reason="customer request")
     schema = vault_schema()
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         for table in (schema.customer_segments, schema.customer_regions, schema.group_members):
             assert connection.execute(select(table)).first() is None, table.name
         assert list(connection.execute(members_query("prospect")).scalars()) == []

@@ -11,7 +11,7 @@ from vault.store.schema import customer_fields
 
 
 def sealed(admin: Session, customer_id: str, field: str) -> bytes:
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         return connection.execute(
             select(customer_fields.c.value).where(
                 customer_fields.c.customer_id == customer_id, customer_fields.c.field == field
@@ -20,7 +20,7 @@ def sealed(admin: Session, customer_id: str, field: str) -> bytes:
 
 
 def overwrite(admin: Session, customer_id: str, field: str, value: bytes) -> None:
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(
             update(customer_fields)
             .where(customer_fields.c.customer_id == customer_id, customer_fields.c.field == field)

@@ -208,8 +208,8 @@ def test_get_many_reads_what_get_reads_for_each_customer(admin: Session, vault: 
     )
     second = admin.add_customer({"name": "李四", "email": "li@example.com"}, source="t")
     admin.tag_customers([second], "vip", source="t")
-    store = vault.customers
-    with vault.reader.connect() as connection:
+    store = vault._customers
+    with vault._reader.connect() as connection:
         many = store.get_many(connection, [second, first])
         assert list(many) == [second, first]
         assert many == {cid: store.get(connection, cid) for cid in (second, first)}
@@ -228,14 +228,14 @@ def test_add_identities_skips_those_held_and_refuses_another_customers(
 ) -> None:
     first = admin.add_customer({"name": "甲"}, source="t", identities=[("zoho", "z-1")])
     second = admin.add_customer({"name": "乙"}, source="t")
-    store = vault.customers
-    with vault.transaction() as connection:
+    store = vault._customers
+    with vault._transaction() as connection:
         store.add_identities(
             connection, [(first, "zoho", "z-1"), (second, "zoho", "z-2")], source="zoho"
         )
     assert admin.find_by_identity("zoho", "z-2") == second
     assert [i.external_id for i in admin.get_customer(first).identities] == ["z-1"]
     for clash in ([(second, "zoho", "z-1")], [(first, "zoho", "z-3"), (second, "zoho", "z-3")]):
-        with pytest.raises(Conflict), vault.transaction() as connection:
+        with pytest.raises(Conflict), vault._transaction() as connection:
             store.add_identities(connection, clash, source="zoho")
     assert admin.find_by_identity("zoho", "z-3") is None

@@ -21,7 +21,7 @@ from vault.store.schema import customer_fields, customers, metadata
 
 
 def snapshot(admin: Session) -> dict[str, list[tuple[object, ...]]]:
-    return snapshot_engine(admin.vault.engine)
+    return snapshot_engine(admin._vault._engine)
 
 
 def snapshot_engine(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
@@ -46,7 +46,7 @@ def load_customers(admin: Session, count: int) -> dict[str, str]:
 def test_wrong_master_key_is_refused_before_anything_is_written(admin: Session, home: Path) -> None:
     load_customers(admin, 3)
     before = snapshot(admin)
-    admin.vault.close()
+    admin._vault.close()
     os.unlink(home / "master.key")
     FileKeySource(home / "master.key").create(1)  # a different key, same version
     with pytest.raises(KeyUnavailable, match="wrong master key"):
@@ -59,14 +59,14 @@ def test_wrong_master_key_is_refused_before_anything_is_written(admin: Session, 
 
 
 def test_missing_key_file_is_a_clear_error(admin: Session, home: Path) -> None:
-    admin.vault.close()
+    admin._vault.close()
     os.unlink(home / "master.key")
     with pytest.raises(KeyUnavailable, match="does not exist"):
         Vault.open(home)
 
 
 def test_key_file_readable_by_others_is_refused(admin: Session, home: Path) -> None:
-    admin.vault.close()
+    admin._vault.close()
     os.chmod(home / "master.key", 0o644)
     with pytest.raises(KeyUnavailable, match="accessible by other users") as caught:
         Vault.open(home)
@@ -79,7 +79,7 @@ def test_key_file_is_created_0600(admin: Session, home: Path) -> None:
 
 def reopen(admin: Session, **kwargs: str) -> Session:
     """A new process's view: open the vault again and log in with the same token."""
-    return Vault.open(admin.vault.home.path, **kwargs).session(
+    return Vault.open(admin._vault.home.path, **kwargs).session(
         TOKENS[admin], purpose="administration"
     )
 
@@ -100,7 +100,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(
 ) -> None:
     admin = admin_with_token
     phones = load_customers(admin, 23)
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         fields_before = sorted(connection.execute(select(customer_fields.c.value)).scalars())
     report = admin.rotate_keys(batch_size=5)
     assert (
@@ -108,7 +108,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(
         and report.rewrapped == 23 + len(SYSTEM_KEY_NAMES)
         and not report.resumed
     )
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         assert (
             sorted(connection.execute(select(customer_fields.c.value)).scalars()) == fields_before
         )
@@ -120,7 +120,7 @@ def test_rotation_rewraps_every_data_key_and_leaves_fields_untouched(
     assert [v.data_keys for v in status.versions] == [0, 23]
     reopened.retire_key_version(1)
     assert reopen(admin).find_customers("phone", "13800000007")
-    reopened.vault.close()
+    reopened._vault.close()
 
 
 def test_retiring_the_active_or_a_used_version_is_refused(admin: Session) -> None:
@@ -157,7 +157,7 @@ def test_rotation_killed_halfway_completes_when_run_again(
         and report.rewrapped == 17 + len(SYSTEM_KEY_NAMES) - 4
     )
     assert {cid: reopened.get_customer(cid).get("phone") for cid in phones} == phones
-    with reopened.vault.engine.connect() as connection:
+    with reopened._vault._engine.connect() as connection:
         assert (
             connection.execute(
                 select(func.count()).select_from(customers).where(customers.c.kek_version != 2)
@@ -167,7 +167,7 @@ def test_rotation_killed_halfway_completes_when_run_again(
     next_report = reopened.rotate_keys()
     assert next_report.to_version == 3 and not next_report.resumed
     assert reopened.audit_verify().ok
-    reopened.vault.close()
+    reopened._vault.close()
 
 
 def test_env_key_source_opens_and_rejects_a_wrong_key(
@@ -180,7 +180,7 @@ def test_env_key_source_opens_and_rejects_a_wrong_key(
     vault.close()
     session = Vault.open(home).session(token, purpose="administration")
     assert session.get_customer(cid).get("name") == "张三"
-    session.vault.close()
+    session._vault.close()
     monkeypatch.setenv("VAULT_MASTER_KEY", f"2:{key}")  # no version 1 any more
     with pytest.raises(KeyUnavailable, match="no master key version 1"):
         Vault.open(home)
@@ -229,7 +229,7 @@ def test_missing_blind_index_key_refuses_to_open_rather_than_remake_it(
     from vault.store.schema import system_keys
 
     admin.add_customer({"phone": "13800138000"}, source="t")
-    with admin.vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(system_keys).where(system_keys.c.name == "blind-index-root"))
     with pytest.raises(KeyUnavailable, match="'blind-index-root' is missing"):
         Vault.open(home)

@@ -41,7 +41,7 @@ def plaintexts(admin: Session) -> set[bytes]:
     for record in [*CUSTOMERS, UPDATE]:
         for field, raw in record.items():
             values.add(raw)
-            values.add(admin.vault.catalogue[field].normalise(raw).value)
+            values.add(admin._vault.catalogue[field].normalise(raw).value)
     values.add(INTERACTION_TEXT)
     values.add("13912345678")
     values.add("欧阳娜娜")
@@ -65,13 +65,13 @@ def load(admin: Session) -> list[str]:
 
 
 def database_bytes(admin: Session) -> bytes:
-    if admin.vault.engine.dialect.name == "sqlite":
-        path = Path(admin.vault.engine.url.database or "")
+    if admin._vault._engine.dialect.name == "sqlite":
+        path = Path(admin._vault._engine.url.database or "")
         return b"".join(
             p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
     chunks: list[bytes] = []
-    with admin.vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         for table in metadata.sorted_tables:
             for row in connection.execute(select(table)):
                 for value in row:

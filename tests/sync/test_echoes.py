@@ -52,7 +52,7 @@ def pushed(admin: Session, crm: type[Connector]) -> Iterator[list[str]]:
 
 
 def rows(vault: Vault) -> list[Any]:
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         return list(connection.execute(select(pushed_values)).all())
 
 
@@ -90,11 +90,11 @@ def test_a_page_of_echoes_changes_nothing_and_costs_one_lookup(
         if "pushed_values" in sql:
             statements.append(sql.split()[0].upper())
 
-    event.listen(vault.engine, "before_cursor_execute", count)
+    event.listen(vault._engine, "before_cursor_execute", count)
     try:
         report = admin.sync("crm", full=True, push=False)
     finally:
-        event.remove(vault.engine, "before_cursor_execute", count)
+        event.remove(vault._engine, "before_cursor_execute", count)
     assert report.pulled == len(PEOPLE) and report.updated == 0
     assert report.counts.echoes == 2 * len(PEOPLE)
     assert statements == ["SELECT"]  # one lookup for the page, nothing to forget

@@ -21,12 +21,12 @@ from vault.vault import Vault
 
 
 def count(vault: Vault, table: object) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
 def cursor_of(vault: Vault, stream: str) -> dict[str, object] | None:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         row = connection.execute(
             select(sync_cursors.c.cursor).where(
                 sync_cursors.c.connector == "toyshop", sync_cursors.c.stream == stream
@@ -40,7 +40,7 @@ def test_settings_are_stored_sealed_and_shown_redacted(
 ) -> None:
     shown = admin.configure_connector("toyshop", toyshop.settings())
     assert shown["client_secret"] == "********" and shown["client_id"] == "toy-app"
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         sealed = connection.execute(select(connector_settings.c.sealed)).scalar_one()
     assert toyshop.client_secret.encode() not in sealed and b"toy-app" not in sealed
     for path in vault.home.path.rglob("*"):

@@ -34,7 +34,7 @@ def test_an_erasure_is_carried_out_on_the_platform_by_the_next_sync(
         admin.erase_customer(customer_id, reason="data subject request")
         report = admin.sync("crm", streams=[])
     assert crm.deleted == ["crm-7"] and report.deleted == 1
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         statuses = list(connection.execute(select(erasure_requests.c.status)).scalars())
     assert statuses == ["done"]
 

@@ -53,7 +53,7 @@ def write_csv(path: Path, rows: list[list[str]], encoding: str) -> Path:
 
 
 def customer_count(vault: Vault) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(customers)).scalar_one())
 
 

@@ -27,11 +27,11 @@ HERE = Path(__file__).parent
 
 def canonical(vault: Vault) -> list[Any]:
     """The store's content, independent of generated ids, nonces and write times."""
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         ids = list(connection.execute(select(customers.c.id)).scalars())
         result = []
         for customer_id in ids:
-            customer = vault.customers.get(connection, customer_id)
+            customer = vault._customers.get(connection, customer_id)
             order_rows = connection.execute(
                 select(orders.c.order_id, orders.c.status, orders.c.total_amount)
                 .where(orders.c.customer_id == customer_id)
@@ -63,7 +63,7 @@ session.import_file(path, batch_size=100, on_progress=progress)
 
 
 def batches_committed(vault: Vault, connector: str) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(
             connection.execute(
                 select(func.sum(sync_cursors.c.batches)).where(

@@ -62,7 +62,7 @@ def test_merge_then_unmerge_restores_both_customers(admin: Session, vault: Vault
     assert identities == {"taobao:tb-1", "zoho:z-9"} and orders == ["o-1"]
     assert admin.find_by_identity("zoho", "z-9") == a
     assert "vip" in admin.get_customer(a, purpose="administration").tags
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         snapshot = connection.execute(select(merge_records.c.snapshot)).scalar_one()
     assert "张伟".encode() not in snapshot and b"zw@example.cn" not in snapshot
 

@@ -65,11 +65,11 @@ def statements_by_table(vault: Vault, admin: Session) -> tuple[Counter[str], Syn
             if table in sql:
                 seen[f"{verb} {table}"] += 1
 
-    event.listen(vault.engine, "before_cursor_execute", count)
+    event.listen(vault._engine, "before_cursor_execute", count)
     try:
         report = admin.sync("shop", full=True)
     finally:
-        event.remove(vault.engine, "before_cursor_execute", count)
+        event.remove(vault._engine, "before_cursor_execute", count)
     return seen, report
 
 
@@ -93,7 +93,7 @@ def test_a_page_of_updates_costs_a_few_statements_not_one_per_record(
 def test_the_same_values_seen_again_are_not_sealed_again_only_their_time_moves(
     admin: Session, vault: Vault, page: list[Record], shop: None
 ) -> None:
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         sealed = sealed_fields(connection)
         handles = set(connection.execute(select(platform_handles.c.handle)).scalars())
     later = T0 + timedelta(days=2)
@@ -101,7 +101,7 @@ def test_the_same_values_seen_again_are_not_sealed_again_only_their_time_moves(
     seen, report = statements_by_table(vault, admin)
     assert report.updated == 0 and report.skipped == COUNT
     assert seen["UPDATE platform_handles"] == 0 and seen["INSERT platform_handles"] == 0
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         assert sealed_fields(connection) == sealed
         assert set(connection.execute(select(platform_handles.c.handle)).scalars()) == handles
     customer = admin.get_customer(admin.find_by_identity("shop", "buyer-3") or "")

@@ -15,7 +15,7 @@ from vault.vault import Vault
 
 
 def grant(vault: Vault, customer_id: str, purpose: str) -> None:
-    with vault.transaction() as connection:
+    with vault._transaction() as connection:
         connection.execute(
             insert(consent_state).values(
                 customer_id=customer_id,
@@ -119,7 +119,7 @@ def test_consent_signals_from_the_platform_reach_the_ledger_once_and_gate_the_pu
     assert first.counts.consent == 1 and again.counts.consent == 0
     customer_id = admin.find_by_identity("crm", "c-1")
     assert customer_id is not None
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         entries = connection.execute(select(func.count()).select_from(consent_events)).scalar_one()
     assert entries == 1
     assert [r.customer_id for r in crm.pushed] == [customer_id]
@@ -144,11 +144,11 @@ def push_statements(admin: Session, vault: Vault, name: str) -> tuple[int, Count
         if "audit_checkpoints" not in sql:  # signed every so many events, whatever the sync
             verbs[sql.split()[0].upper()] += 1
 
-    event.listen(vault.engine, "before_cursor_execute", count)
+    event.listen(vault._engine, "before_cursor_execute", count)
     try:
         report = admin.sync(name)
     finally:
-        event.remove(vault.engine, "before_cursor_execute", count)
+        event.remove(vault._engine, "before_cursor_execute", count)
     return sum(verbs.values()), verbs, report.pushed
 
 

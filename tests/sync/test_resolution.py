@@ -70,7 +70,7 @@ def test_one_person_from_three_sources_becomes_one_customer_with_full_values_and
     assert customer.fields["name"].source == "crm"
     assert customer.fields["address"].source == "shop"
     assert {i.platform for i in customer.identities} == {"crm", "shop", "sheet"}
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         sources = dict(
             connection.execute(
                 select(customer_sources.c.source, customer_sources.c.fields).where(
@@ -96,7 +96,7 @@ def test_a_masked_value_alone_is_stored_as_masked_and_never_indexed(
     assert customer_id is not None
     customer = admin.get_customer(customer_id, purpose="administration")
     assert customer.get("phone") == "139****1234" and customer.fields["phone"].masked
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         index = connection.execute(
             select(customer_fields.c.blind_index).where(
                 customer_fields.c.customer_id == customer_id, customer_fields.c.field == "phone"
@@ -138,7 +138,7 @@ def test_one_phone_on_two_customers_is_queued_for_review_not_merged(
         report = admin.sync("shop")
     assert report.created == 1 and report.merged == 0 and report.counts.queued_for_review == 3
     newcomer = admin.find_by_identity("shop", "b1")
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         pairs = {
             frozenset(row)
             for row in connection.execute(

@@ -18,6 +18,7 @@ import click
 from vault.errors import AccessDenied, VaultError
 from vault.log import configure_logging
 from vault.session import Session
+from vault.store._errors import as_vault_error
 from vault.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,16 +84,21 @@ def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:
 
 
 class VaultGroup(click.Group):
-    """Turns ``VaultError`` into one clear line on stderr and exit status 1."""
+    """Turns any failure into one clear line on stderr and exit status 1: a ``VaultError`` as
+    it is, anything else (a database error met outside the door, a bug) first mapped by
+    :func:`vault.store._errors.as_vault_error`. ``--debug`` adds the traceback. Click's own
+    exceptions (usage errors, ``--help``, aborts) are left to click."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except VaultError as error:
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as failure:
             state = ctx.obj if isinstance(ctx.obj, State) else None
             if state is not None and state.debug:
                 traceback.print_exc()
-            fail(error)
+            fail(as_vault_error(failure, ctx.invoked_subcommand or "vault"))
         finally:
             if isinstance(ctx.obj, State):
                 ctx.obj.close()

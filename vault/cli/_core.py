@@ -58,15 +58,14 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
             emit_json(
                 {
                     "home": str(vault.location),
-                    "db_url_backend": vault.engine.dialect.name,
+                    "db_url_backend": vault.backend,
                     "key_source": key_source,
                     "admin_token": token,
                 }
             )
             return
         click.echo(
-            f"Vault created at {vault.location} "
-            f"({vault.engine.dialect.name}, key source: {key_source})."
+            f"Vault created at {vault.location} ({vault.backend}, key source: {key_source})."
         )
         click.echo("Admin token (shown once; store it in a password manager):")
         click.echo(f"  {token}")

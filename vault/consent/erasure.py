@@ -27,9 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import Column, Connection, Table, delete, func, insert, or_, select, update
 
-from vault.crypto import CustomerCipher
-from vault.crypto._hazmat import AeadKey, SealedValueInvalid
-from vault.errors import DecryptionFailed, NotFound
+from vault.errors import NotFound
 from vault.store.customers import IDENTITY_INDEX_PREFIX
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -48,8 +46,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("vault.erasure")
 
-ERASURE_CONTEXT = b"vault:erasure-request:v1\x00"
-ERASURE_KEY_VERSION = 1
 PENDING, DONE, FAILED = "pending", "done", "failed"
 DETAIL_MAX = 256
 # Tables that name a customer without a foreign key (their rows go too). The audit index and
@@ -85,32 +81,6 @@ class ErasureReport:
             "erasure_requests": self.erasure_requests,
             "rows_deleted": self.rows_deleted,
         }
-
-
-class ErasureSealer:
-    """Seals the external ids that an erasure request must delete, under the erasure key."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: bytes) -> None:
-        self._key = AeadKey(key)
-
-    @staticmethod
-    def _context(customer_id: str, system: str) -> bytes:
-        return ERASURE_CONTEXT + customer_id.encode() + b"\x00" + system.encode()
-
-    def seal(self, customer_id: str, system: str, external_id: str) -> bytes:
-        return self._key.seal(
-            external_id.encode(), self._context(customer_id, system), ERASURE_KEY_VERSION
-        )
-
-    def open(self, customer_id: str, system: str, sealed: bytes) -> str:
-        try:
-            return self._key.open(sealed, self._context(customer_id, system)).decode()
-        except SealedValueInvalid:
-            raise DecryptionFailed(
-                customer_id=customer_id, field=f"<erasure request {system}>", key_version=None
-            ) from None
 
 
 def _customer_columns() -> list[tuple[Table, Column[str]]]:
@@ -155,16 +125,9 @@ def erase_many(
     live = {head.id for head in heads}
     ids = [cid for cid in ids if cid in live]  # in the caller's order
     now = utcnow()
-    keyring = vault.keyring
-    ciphers = {
-        head.id: CustomerCipher(
-            head.id,
-            keyring.unwrap_data_key(head.id, head.wrapped_dek, head.dek_version),
-            head.dek_version,
-        )
-        for head in heads
-        if head.wrapped_dek is not None
-    }
+    keys = vault._customers.sealed.batch(
+        (head.id, head.wrapped_dek, head.dek_version) for head in heads
+    )
     reports = {cid: ErasureReport(customer_id=cid, erased_at=now) for cid in ids}
     searchable = list(vault.catalogue.searchable)
     identifiers: dict[str, list[tuple[str, str]]] = {cid: [] for cid in ids}
@@ -179,7 +142,7 @@ def erase_many(
         if row.masked:
             continue
         spec = vault.catalogue[row.field]
-        raw = ciphers[row.customer_id].open(row.field, row.value) if spec.encrypted else row.value
+        raw = keys.open(row.customer_id, row.field, row.value) if spec.encrypted else row.value
         identifiers[row.customer_id].append((row.field, bytes(raw).decode()))
     requests: list[dict[str, object]] = []
     for row in connection.execute(
@@ -191,17 +154,15 @@ def erase_many(
         .where(customer_identities.c.customer_id.in_(ids))
         .order_by(customer_identities.c.id)
     ):
-        external_id = (
-            ciphers[row.customer_id]
-            .open(IDENTITY_INDEX_PREFIX + row.platform, row.external_id)
-            .decode()
-        )
+        external_id = keys.open(
+            row.customer_id, IDENTITY_INDEX_PREFIX + row.platform, row.external_id
+        ).decode()
         identifiers[row.customer_id].append((IDENTITY_INDEX_PREFIX + row.platform, external_id))
         requests.append(
             {
                 "customer_id": row.customer_id,
                 "system": row.platform,
-                "external_id": vault.erasure_sealer.seal(
+                "external_id": vault._erasure_sealer.seal(
                     row.customer_id, row.platform, external_id
                 ),
                 "requested_at": now,
@@ -213,7 +174,7 @@ def erase_many(
         report.erasure_requests.append(row.platform)
     entries: list[dict[str, object]] = []
     for cid, found in identifiers.items():
-        digests = vault.suppression.digests(found)
+        digests = vault._suppression.digests(found)
         reports[cid].suppression_entries = len(digests)
         entries += [{"kind": kind, "digest": digest, "erased_at": now} for kind, digest in digests]
     if entries:
@@ -252,7 +213,7 @@ def erase_many(
         .values(wrapped_dek=None, kek_version=None, erased_at=now, updated_at=now)
     )
     for cid in ids:
-        vault.customers.forget_cipher(cid)
+        vault._customers.sealed.forget(cid)
     if len(ids) == 1:
         reports[ids[0]].rows_deleted = {k: v for k, v in rows_deleted.items() if v}
     return [reports[cid] for cid in ids]
@@ -269,9 +230,9 @@ def flush_deleted_pages(vault: Vault) -> None:
     """SQLite: checkpoint and truncate the WAL, so old page images (a wrapped data key) leave
     the files; freed cells are already zeroed (``secure_delete``). PostgreSQL keeps dead tuples
     until VACUUM (see SECURITY.md)."""
-    if vault.engine.dialect.name != "sqlite":
+    if vault._engine.dialect.name != "sqlite":
         return
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         # Straight to the driver (autocommit): a checkpoint cannot run inside a transaction.
         driver = connection.connection.driver_connection
         assert driver is not None
@@ -300,7 +261,7 @@ def pending(connection: Connection, vault: Vault, system: str) -> list[tuple[int
         .order_by(erasure_requests.c.id)
     ).all()
     return [
-        (int(row.id), vault.erasure_sealer.open(row.customer_id, system, bytes(row.external_id)))
+        (int(row.id), vault._erasure_sealer.open(row.customer_id, system, bytes(row.external_id)))
         for row in rows
         if row.external_id is not None
     ]

@@ -61,13 +61,13 @@ class ConsentOperations(Door):
             channel=source,
             evidence=evidence,
         )
-        ledger.check_entry(self.vault.policy, entry)
+        ledger.check_entry(self._vault.policy, entry)
 
         def operation(connection: Connection) -> int:
-            if not self.vault.customers.exists(connection, customer_id):
+            if not self._vault._customers.exists(connection, customer_id):
                 raise NotFound(f"no customer {customer_id}")
             return ledger.record(
-                connection, self.vault.policy, [entry], recorded_by=self.principal.name
+                connection, self._vault.policy, [entry], recorded_by=self.principal.name
             )[0]
 
         return self._audited(
@@ -120,9 +120,9 @@ class ConsentOperations(Door):
         session_purpose = self.authorize("consent", customer_ids=[customer_id])
 
         def operation(connection: Connection) -> ConsentSummary:
-            if not self.vault.customers.exists(connection, customer_id):
+            if not self._vault._customers.exists(connection, customer_id):
                 raise NotFound(f"no customer {customer_id}")
-            return ledger.summary(connection, self.vault.policy, customer_id)
+            return ledger.summary(connection, self._vault.policy, customer_id)
 
         return self._audited(
             AuditEvent(
@@ -143,7 +143,7 @@ class ConsentOperations(Door):
         report = ConsentImportReport(rows=len(rows))
         for row in rows:
             ledger.check_entry(
-                self.vault.policy,
+                self._vault.policy,
                 ConsentEntry(
                     customer_id="",
                     purpose=row.purpose,
@@ -155,7 +155,7 @@ class ConsentOperations(Door):
                 ),
             )
         try:
-            with self.vault.transaction() as connection:
+            with self._vault._transaction() as connection:
                 resolved = self._resolve(connection, rows)
                 entries: list[ConsentEntry] = []
                 for row, customer_id in zip(rows, resolved, strict=True):
@@ -177,7 +177,7 @@ class ConsentOperations(Door):
                 for start in range(0, len(entries), IMPORT_AUDIT_BATCH):
                     batch = entries[start : start + IMPORT_AUDIT_BATCH]
                     ledger.record(
-                        connection, self.vault.policy, batch, recorded_by=self.principal.name
+                        connection, self._vault.policy, batch, recorded_by=self.principal.name
                     )
                     self._append(
                         connection,
@@ -215,7 +215,7 @@ class ConsentOperations(Door):
     ) -> list[str | None]:
         """Each row's customer id, or ``None`` when the reference matches no live customer (or
         more than one)."""
-        store = self.vault.customers
+        store = self._vault._customers
         direct = [row.reference for row in rows if _CUSTOMER_ID.fullmatch(row.reference)]
         live = live_customers(connection, direct)
         resolved: list[str | None] = []
@@ -232,7 +232,7 @@ class ConsentOperations(Door):
                 )
             kind = kind.strip().lower()
             try:
-                spec = self.vault.catalogue.get(kind)
+                spec = self._vault.catalogue.get(kind)
                 if spec is not None and spec.searchable:
                     found = store.find(connection, kind, value)
                     resolved.append(found[0] if len(found) == 1 else None)

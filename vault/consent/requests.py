@@ -61,7 +61,7 @@ class DataSubjectOperations(Door):
         erased: list[str] = []
 
         def operation(connection: Connection) -> list[ErasureReport]:
-            reports = erasure.erase_many(connection, self.vault, ids)
+            reports = erasure.erase_many(connection, self._vault, ids)
             if single and not reports:
                 raise NotFound(f"no customer {ids[0]} (never existed, or already erased)")
             erased.extend(r.customer_id for r in reports)
@@ -87,7 +87,7 @@ class DataSubjectOperations(Door):
             AuditEvent(action="erase", purpose=purpose, customer_ids=erased, details=details),
             operation,
         )
-        erasure.flush_deleted_pages(self.vault)
+        erasure.flush_deleted_pages(self._vault)
         return reports
 
     def erasure_status(self, customer_id: str) -> list[dict[str, Any]]:
@@ -132,7 +132,7 @@ class DataSubjectOperations(Door):
         shown: list[str] = []
 
         def operation(connection: Connection) -> dict[str, Any]:
-            stored = self.vault.customers.get(
+            stored = self._vault._customers.get(
                 connection,
                 customer_id,
                 only_fields=visible,
@@ -140,16 +140,16 @@ class DataSubjectOperations(Door):
             )
             customer = self._present(stored, views)
             shown.extend(customer.fields)
-            found = self.vault.customers.interactions_of(connection, customer_id)
+            found = self._vault._customers.interactions_of(connection, customer_id)
             return dsar.document(
                 connection,
                 customer=customer,
-                orders=self.vault.customers.orders_of(connection, customer_id),
+                orders=self._vault._customers.orders_of(connection, customer_id),
                 interactions=(
                     found if note_view == "clear" else [replace(i, text=None) for i in found]
                 ),
-                consent=ledger.summary(connection, self.vault.policy, customer_id),
-                events=dsar.audit_events_of(connection, self.vault.audit, customer_id),
+                consent=ledger.summary(connection, self._vault.policy, customer_id),
+                events=dsar.audit_events_of(connection, self._vault.audit, customer_id),
             )
 
         return self._audited(
@@ -171,7 +171,7 @@ class DataSubjectOperations(Door):
 
         def operation(connection: Connection) -> list[str]:
             changed.extend(
-                self.vault.customers.update(connection, customer_id, fields, source=DSAR_SOURCE)
+                self._vault._customers.update(connection, customer_id, fields, source=DSAR_SOURCE)
             )
             return changed
 
@@ -193,7 +193,7 @@ class DataSubjectOperations(Door):
         purpose = self.authorize("erase")
         now = utcnow()
         report = RetentionReport(dry_run=dry_run, ran_at=now)
-        with self.vault.reader.connect() as connection, connection.begin():
+        with self._vault._reader.connect() as connection, connection.begin():
             report.checked = int(
                 connection.execute(
                     select(func.count())
@@ -202,13 +202,13 @@ class DataSubjectOperations(Door):
                 ).scalar_one()
             )
             report.expired = [
-                cid for cid, _ in retention.expired_customers(connection, self.vault.policy, now)
+                cid for cid, _ in retention.expired_customers(connection, self._vault.policy, now)
             ]
-            report.fields = retention.expired_fields(connection, self.vault.catalogue, now)
+            report.fields = retention.expired_fields(connection, self._vault.catalogue, now)
         if not dry_run:
             for customer_id in report.expired:
-                with self.vault.transaction() as connection:
-                    erased = erasure.erase(connection, self.vault, customer_id)
+                with self._vault._transaction() as connection:
+                    erased = erasure.erase(connection, self._vault, customer_id)
                     self._append(
                         connection,
                         AuditEvent(
@@ -227,9 +227,9 @@ class DataSubjectOperations(Door):
                         ),
                     )
                 report.erased += 1
-            with self.vault.transaction() as connection:
+            with self._vault._transaction() as connection:
                 removed, touched = retention.remove_expired_fields(
-                    connection, self.vault.catalogue, now
+                    connection, self._vault.catalogue, now
                 )
                 report.fields_removed = removed
                 if removed:
@@ -244,7 +244,7 @@ class DataSubjectOperations(Door):
                         ),
                     )
             if report.erased:
-                erasure.flush_deleted_pages(self.vault)
+                erasure.flush_deleted_pages(self._vault)
         self._record(
             AuditEvent(
                 action="erase",

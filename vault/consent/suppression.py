@@ -94,7 +94,7 @@ def add_entries(
     """Record the suppression entries of an erasure; returns how many."""
     rows = [
         {"kind": kind, "digest": digest, "erased_at": erased_at}
-        for kind, digest in vault.suppression.digests(identifiers)
+        for kind, digest in vault._suppression.digests(identifiers)
     ]
     if rows:
         connection.execute(insert(suppressions), rows)
@@ -134,7 +134,7 @@ def erased_at(
     ``None``. ``identifiers`` are ``(kind, raw value)``: ``phone``, ``email``, ``id_number``
     (normalised here) or ``identity:<platform>`` with an external id. For the sync engine and
     every import: drop a matching record observed before the returned time."""
-    digests = vault.suppression.digests(identifiers)
+    digests = vault._suppression.digests(identifiers)
     if not digests:
         return None
     found = _lookup(connection, digests)
@@ -156,7 +156,7 @@ def filter_records(
     if not records or not _any(connection):
         return list(records), 0
     per_record = [
-        vault.suppression.digests(identifiers_of(vault.catalogue, record)) for record in records
+        vault._suppression.digests(identifiers_of(vault.catalogue, record)) for record in records
     ]
     found = _lookup(connection, [d for digests in per_record for d in digests])
     kept: list[NewCustomer] = []

@@ -25,7 +25,6 @@ from vault.audit import AuditEvent
 from vault.audit.ids import SortedIds
 from vault.audit.log import sorted_customer_digest
 from vault.consent.ledger import GRANTED, needs_consent
-from vault.crypto import CustomerCipher
 from vault.door import Door
 from vault.errors import AccessDenied, InvalidValue, VaultError
 from vault.export.formats import writer_class
@@ -86,8 +85,8 @@ class ExportOperations(Door):
 
     def _check_segment_name(self, name: str) -> None:
         """An unknown tier or stage is a mistake to report, not an empty export."""
-        kind, value = resolve_segment(name, self.vault.segments.rules)
-        rules = self.vault.segments.rules
+        kind, value = resolve_segment(name, self._vault.segments.rules)
+        rules = self._vault.segments.rules
         known = {"tier": rules.tier_names(), "stage": rules.stage_names()}.get(kind)
         if known is not None and value not in known:
             raise InvalidValue(
@@ -111,7 +110,7 @@ class ExportOperations(Door):
     def _export_columns(
         self, purpose: Purpose, views: dict[str, str], fields: Sequence[str] | None
     ) -> list[str]:
-        catalogue = self.vault.catalogue
+        catalogue = self._vault.catalogue
         if fields is None:
             return [f for f in catalogue if f != IDENTITY_FIELD and views.get(f) != "hidden"]
         columns: list[str] = []
@@ -148,7 +147,7 @@ class ExportOperations(Door):
         them; consent and the field rules apply as to any export."""
         authorised = self.authorize("export", purpose, fields=list(fields or ()))
         assert authorised is not None  # export requires a purpose
-        spec = self.vault.policy.purposes[authorised]
+        spec = self._vault.policy.purposes[authorised]
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
@@ -167,9 +166,9 @@ class ExportOperations(Door):
         exported = SortedIds()
         try:
             query = customer_query(
-                spec, tag_names=tag_names, segments=segment_names, segmenter=self.vault.segments
+                spec, tag_names=tag_names, segments=segment_names, segmenter=self._vault.segments
             )
-            with self.vault.reader.connect() as connection:
+            with self._vault._reader.connect() as connection:
                 if connection.dialect.name == "postgresql":
                     connection = connection.execution_options(isolation_level="REPEATABLE READ")
                 with connection.begin():
@@ -237,8 +236,8 @@ class ExportOperations(Door):
         batch_size: int,
     ) -> Iterator[list[list[Cell]]]:
         """Rows a page at a time: unwrap the page's data keys, open its fields, mask them."""
-        catalogue = self.vault.catalogue
-        keyring = self.vault.keyring
+        catalogue = self._vault.catalogue
+        sealed = self._vault._customers.sealed
         position = {field: n for n, field in enumerate(columns, start=1)}
         encrypted = {field: catalogue[field].encrypted for field in columns}
         masked_view = {
@@ -257,16 +256,11 @@ class ExportOperations(Door):
                 return
             after = page[-1].id
             rows: dict[str, list[Cell]] = {}
-            ciphers: dict[str, CustomerCipher] = {}
-            for customer_id, wrapped_dek, dek_version in page:
+            for customer_id, _, _ in page:
                 row: list[Cell] = [None] * width
                 row[0] = customer_id
                 rows[customer_id] = row
-                ciphers[customer_id] = CustomerCipher(
-                    customer_id,
-                    keyring.unwrap_data_key(customer_id, wrapped_dek, dek_version),
-                    dek_version,
-                )
+            keys = sealed.batch(page)
             if columns:
                 ids = list(rows)
                 sql = (
@@ -277,11 +271,7 @@ class ExportOperations(Door):
                 for customer_id, field, value, masked in driver.execute(
                     sql, (*ids, *columns)
                 ).fetchall():
-                    raw = (
-                        ciphers[customer_id].open(field, bytes(value))
-                        if encrypted[field]
-                        else bytes(value)
-                    )
+                    raw = keys.open(customer_id, field, value) if encrypted[field] else bytes(value)
                     text: str | None = raw.decode()
                     style = masked_view.get(field)
                     if style is not None and not masked:

@@ -91,7 +91,7 @@ class SegmentOperations(Door):
         purpose = self.authorize("read", purpose, customer_ids=[customer_id])
 
         def operation(connection: Connection) -> CustomerSegment:
-            if not self.vault.customers.exists(connection, customer_id):
+            if not self._vault._customers.exists(connection, customer_id):
                 raise NotFound(f"no customer {customer_id}")
             row = connection.execute(
                 select(customer_segments).where(customer_segments.c.customer_id == customer_id)
@@ -109,7 +109,7 @@ class SegmentOperations(Door):
                 .order_by(tags.c.name)
             ).scalars()
             if row is None:
-                tier, stage = self.vault.segments.empty_classification()
+                tier, stage = self._vault.segments.empty_classification()
                 return CustomerSegment(
                     customer_id=customer_id,
                     tier=tier,
@@ -168,7 +168,7 @@ class SegmentOperations(Door):
         Customers without a purchase up to ``end`` are left out."""
         if definition not in SEGMENT_DEFINITIONS:
             raise ValueError(f"definition must be one of {', '.join(SEGMENT_DEFINITIONS)}")
-        segmenter = self.vault.segments
+        segmenter = self._vault.segments
         end_day = end or segmenter.today()
         chosen: Frequency = frequency or segmenter.rules.frequency
         purpose = self.authorize("read", purpose, customer_ids=customer_ids or ())
@@ -279,18 +279,18 @@ class SegmentOperations(Door):
     ) -> SegmentListing:
         """The members of one segment (``tier:``/``stage:``/``group:``/``tag:`` or a bare
         tier, stage or group name)."""
-        kind, value = resolve_segment(name, self.vault.segments.rules)
+        kind, value = resolve_segment(name, self._vault.segments.rules)
         return self.list_segments(
             limit=limit, after=after, purpose=purpose, **{kind: self._check_segment(kind, value)}
         )
 
     def _check_segment(self, kind: str, value: str) -> str:
-        rules = self.vault.segments.rules
+        rules = self._vault.segments.rules
         known = {"tier": rules.tier_names(), "stage": rules.stage_names()}.get(kind)
         if known is not None and value not in known:
             raise NotFound(f"no {kind} {value!r} in {rules.source} (known: {', '.join(known)})")
         if kind == "group":
-            with self.vault.reader.connect() as connection:
+            with self._vault._reader.connect() as connection:
                 if (
                     connection.execute(
                         select(customer_groups.c.id).where(customer_groups.c.name == value)
@@ -301,10 +301,10 @@ class SegmentOperations(Door):
         return value
 
     def _members(self, name: str) -> Any:
-        return members_query(name, segmenter=self.vault.segments)
+        return members_query(name, segmenter=self._vault.segments)
 
     def _counts(self, connection: Connection) -> dict[str, dict[str, int]]:
-        rules = self.vault.segments.rules
+        rules = self._vault.segments.rules
         live = customers.c.erased_at.is_(None)
         counts: dict[str, dict[str, int]] = {"tier": {}, "stage": {}, "group": {}}
         for kind, names in (("tier", rules.tier_names()), ("stage", rules.stage_names())):
@@ -318,7 +318,7 @@ class SegmentOperations(Door):
                 ).all()
             )
             counts[kind] = {name: int(found.get(name, 0)) for name in names}
-        empty_tier, empty_stage = self.vault.segments.empty_classification()
+        empty_tier, empty_stage = self._vault.segments.empty_classification()
         without_row = connection.execute(
             select(func.count())
             .select_from(customers)
@@ -387,7 +387,7 @@ class SegmentOperations(Door):
         arrive. The name may not be a tier or stage name."""
         if not NAME_PATTERN.match(name):
             raise InvalidValue(field="group", reason="lower-case letters, digits, _ or -")
-        rules = self.vault.segments.rules
+        rules = self._vault.segments.rules
         if name in rules.tier_names() or name in rules.stage_names():
             raise Conflict(f"{name!r} is a tier or stage name in {rules.source}")
         check_group_rule(rule, name=name)
@@ -403,7 +403,7 @@ class SegmentOperations(Door):
                     name=name, description=description, rule=rule, created_at=utcnow()
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-            return self.vault.segments.refresh_group(connection, int(group_id))
+            return self._vault.segments.refresh_group(connection, int(group_id))
 
         return self._audited(
             AuditEvent(
@@ -426,7 +426,7 @@ class SegmentOperations(Door):
                 purpose=purpose,
                 details={"operation": "segments-recompute", "rescore": rescore},
             ),
-            lambda connection: self.vault.segments.recompute(connection, rescore=rescore),
+            lambda connection: self._vault.segments.recompute(connection, rescore=rescore),
         )
 
     def import_orders(
@@ -436,12 +436,12 @@ class SegmentOperations(Door):
         whole file is read and checked first; then orders land in batches, each one transaction
         with its audit event, customers created as identity-only records."""
         purpose = self.authorize("import", purpose)
-        parsed = parse(Path(path), fmt, timezone=self.vault.segments.rules.timezone)
-        store = self.vault.customers
+        parsed = parse(Path(path), fmt, timezone=self._vault.segments.rules.timezone)
+        store = self._vault._customers
         known: dict[str, str] = {}
         created = found = 0
         for batch in iter_batches(parsed.orders, IMPORT_BATCH):
-            with self.vault.transaction() as connection:
+            with self._vault._transaction() as connection:
                 missing: list[str] = []
                 for item in batch:
                     external = item.external_customer

@@ -29,6 +29,7 @@ STATUS: tuple[tuple[type[errors.VaultError], int], ...] = (
     (errors.MigrationRequired, 503),
     (errors.KeyUnavailable, 503),
     (errors.DecryptionFailed, 500),
+    (errors.InternalError, 500),
     (errors.ConfigError, 400),
     (errors.StoreError, 503),
     (errors.ConnectorError, 502),

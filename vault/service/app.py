@@ -82,9 +82,7 @@ def create_app(
     # waiting thread polls with sleeps; one door call at a time per process avoids that wait
     # inside the process. PostgreSQL waits on the chain head's row lock instead: no limit
     # beyond the thread pool's.
-    api.state.door_limiter = (
-        anyio.CapacityLimiter(1) if vault.engine.dialect.name == "sqlite" else None
-    )
+    api.state.door_limiter = anyio.CapacityLimiter(1) if vault.backend == "sqlite" else None
     api.state.config = config
     api.state.manifests = exports.Manifests()
     _errors.install(api)

@@ -101,7 +101,7 @@ def serve(
     vault = Vault.open(home, passphrase=passphrase, db_url=db_url)
     scheme = "https" if listen.ssl_certfile else "http"
     echo(
-        f"Serving the vault at {vault.location} ({vault.engine.dialect.name}) on "
+        f"Serving the vault at {vault.location} ({vault.backend}) on "
         f"{scheme}://{listen.host}:{listen.port}/v1 with {listen.workers} worker(s)."
     )
     if listen.workers == 1:

@@ -1,8 +1,10 @@
 """Customers, their fields, identities, orders, interactions and tags in the store.
 
 Every personal field is sealed under the customer's own data key before it reaches SQL, and
-searchable fields carry a blind index of their normalised value. This module knows nothing of
-principals or policy: it is reached only through :class:`vault.Vault`.
+searchable fields carry a blind index of their normalised value; the sealing and opening happen
+in :mod:`vault.store.sealed`, the one module that holds the keys. This module knows nothing of
+principals or policy: it is reached only through :class:`vault.Session`, by way of the private
+``Vault._customers``.
 """
 
 from __future__ import annotations
@@ -10,14 +12,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, insert, select, update
 
-from vault.crypto import BlindIndexer, CustomerCipher, Keyring
+from vault.crypto import BlindIndexer
 from vault.errors import Conflict, InvalidValue, NotFound
 from vault.fields import FieldCatalogue
 from vault.records import (
@@ -47,9 +48,8 @@ from vault.store.schema import (
     orders,
     tags,
 )
+from vault.store.sealed import SealedGateway, Sealer
 
-DEK_VERSION = 1
-CIPHER_CACHE_SIZE = 4096
 IDENTITY_INDEX_PREFIX = "identity:"
 IDENTITY_FIELD = "platform_id"  # the catalogue entry that stands for platform identities
 INTERACTION_KINDS = frozenset({"consultation", "review", "complaint", "feedback"})
@@ -250,7 +250,7 @@ class CustomerStore:
     def __init__(
         self,
         engine: Engine,
-        keyring: Keyring,
+        sealed: SealedGateway,
         indexer: BlindIndexer,
         catalogue: FieldCatalogue,
         *,
@@ -258,39 +258,14 @@ class CustomerStore:
     ) -> None:
         self._engine = engine
         self.segmenter = segmenter
-        self._keyring = keyring
+        self.sealed = sealed  # every open and seal of a customer's values goes through it
         self._indexer = indexer
         self._catalogue = catalogue
-        self._ciphers: OrderedDict[str, CustomerCipher] = OrderedDict()
-
-    # --- keys ------------------------------------------------------------------------------
-
-    def use_keyring(self, keyring: Keyring) -> None:
-        self._keyring = keyring
-
-    def _cipher(self, connection: Connection, customer_id: str, head: Any = None) -> CustomerCipher:
-        """The customer's field cipher, from the cache or by unwrapping its data key."""
-        cipher = self._ciphers.get(customer_id)
-        if cipher is not None:
-            self._ciphers.move_to_end(customer_id)
-            return cipher
-        row = head or connection.execute(_CUSTOMER_HEAD, {"customer_id": customer_id}).first()
-        if row is None or row.wrapped_dek is None:
-            raise NotFound(f"no customer {customer_id}")
-        dek = self._keyring.unwrap_data_key(customer_id, row.wrapped_dek, row.dek_version)
-        cipher = CustomerCipher(customer_id, dek, row.dek_version)
-        self._ciphers[customer_id] = cipher
-        if len(self._ciphers) > CIPHER_CACHE_SIZE:
-            self._ciphers.popitem(last=False)
-        return cipher
-
-    def forget_cipher(self, customer_id: str) -> None:
-        self._ciphers.pop(customer_id, None)
 
     # --- field rows ------------------------------------------------------------------------
 
     def _sealed_field(
-        self, cipher: CustomerCipher, name: str, raw: str
+        self, sealer: Sealer, name: str, raw: str
     ) -> tuple[bytes, bytes | None, bool]:
         """Normalise, seal and index one value: ``(stored value, blind index, masked)``."""
         if name == IDENTITY_FIELD:
@@ -299,7 +274,7 @@ class CustomerStore:
         normalised = spec.normalise(raw)
         text = normalised.value.encode()
         return (
-            cipher.seal(name, text) if spec.encrypted else text,
+            sealer.seal(name, text) if spec.encrypted else text,
             (
                 self._indexer.digest(name, normalised.value)
                 if spec.searchable and not normalised.masked
@@ -310,7 +285,7 @@ class CustomerStore:
 
     def _identity_row(
         self,
-        cipher: CustomerCipher,
+        sealer: Sealer,
         platform: str,
         external_id: str,
         source: str,
@@ -322,10 +297,10 @@ class CustomerStore:
             raise InvalidValue(field=_identity_field(platform), reason="empty external id")
         field = _identity_field(platform)
         return {
-            "customer_id": cipher.customer_id,
+            "customer_id": sealer.customer_id,
             "platform": platform,
             "external_index": self._indexer.digest(field, external_id),
-            "external_id": cipher.seal(field, external_id.encode()),
+            "external_id": sealer.seal(field, external_id.encode()),
             "source": source,
             "observed_at": observed_at,
         }
@@ -343,7 +318,6 @@ class CustomerStore:
         now = utcnow()
         now_bound = customer_insert.bind("created_at", now)
         masked_bound = {flag: field_insert.bind("masked", flag) for flag in (False, True)}
-        kek_version = self._keyring.active_version
         customer_rows: list[tuple[Any, ...]] = []
         field_rows: list[tuple[Any, ...]] = []
         identity_rows: list[tuple[Any, ...]] = []
@@ -351,14 +325,14 @@ class CustomerStore:
         ids: list[str] = []
         for record in records:
             customer_id = new_customer_id()
-            cipher, dek = CustomerCipher.create(customer_id, DEK_VERSION)
+            sealer = self.sealed.new_customer(customer_id)
             observed = (
                 now_bound
                 if record.observed_at is None
                 else field_insert.bind("observed_at", record.observed_at)
             )
             for name, raw in record.fields.items():
-                value, blind_index, masked = self._sealed_field(cipher, name, raw)
+                value, blind_index, masked = self._sealed_field(sealer, name, raw)
                 field_rows.append(
                     (
                         customer_id,
@@ -377,7 +351,7 @@ class CustomerStore:
                 if region is not None:
                     region_rows.append((customer_id, region.province_code, region.city_code))
             for platform, external_id in record.identities:
-                row = self._identity_row(cipher, platform, external_id, source, now)
+                row = self._identity_row(sealer, platform, external_id, source, now)
                 row["observed_at"] = observed
                 identity_rows.append(tuple(row[c] for c in _IDENTITY_COLUMNS))
             customer_rows.append(
@@ -385,9 +359,9 @@ class CustomerStore:
                     customer_id,
                     now_bound,
                     now_bound,
-                    DEK_VERSION,
-                    self._keyring.wrap_data_key(customer_id, dek, DEK_VERSION),
-                    kek_version,
+                    sealer.dek_version,
+                    sealer.wrapped_dek,
+                    sealer.kek_version,
                 )
             )
             ids.append(customer_id)
@@ -414,7 +388,7 @@ class CustomerStore:
         ``stored_masked`` (field -> masked, for every stored field) spares the read of it when
         the caller has it already (a sync page reads its customers' fields at once).
         """
-        cipher = self._cipher(connection, customer_id)
+        sealer = self.sealed.sealer(connection, customer_id)
         now = utcnow()
         observed_at = observed_at or now
         existing = (
@@ -432,7 +406,7 @@ class CustomerStore:
         changed: list[str] = []
         with mapped_store_errors(f"updating customer {customer_id}"):
             for name, raw in values.items():
-                value, blind_index, masked = self._sealed_field(cipher, name, raw)
+                value, blind_index, masked = self._sealed_field(sealer, name, raw)
                 row = {
                     "value": value,
                     "blind_index": blind_index,
@@ -496,8 +470,8 @@ class CustomerStore:
         source: str,
         observed_at: datetime | None = None,
     ) -> None:
-        cipher = self._cipher(connection, customer_id)
-        row = self._identity_row(cipher, platform, external_id, source, observed_at or utcnow())
+        sealer = self.sealed.sealer(connection, customer_id)
+        row = self._identity_row(sealer, platform, external_id, source, observed_at or utcnow())
         bound = self.find_identity(connection, platform, external_id)
         if bound == customer_id:
             return
@@ -522,7 +496,9 @@ class CustomerStore:
         earlier in ``identities``) raises ``Conflict`` and nothing is written."""
         at = observed_at or utcnow()
         rows = [
-            self._identity_row(self._cipher(connection, cid), platform, external_id, source, at)
+            self._identity_row(
+                self.sealed.sealer(connection, cid), platform, external_id, source, at
+            )
             for cid, platform, external_id in identities
         ]
         by_platform: dict[str, list[bytes]] = {}
@@ -570,14 +546,16 @@ class CustomerStore:
         head = connection.execute(_CUSTOMER_HEAD, key).first()
         if head is None:
             raise NotFound(f"no customer {customer_id}")
-        cipher = self._cipher(connection, customer_id, head)
         fields: dict[str, FieldValue] = {}
         for row in connection.execute(_CUSTOMER_FIELDS, key):
             if only_fields is not None and row.field not in only_fields:
                 continue
-            fields[row.field] = self._field_value(cipher, row)
+            fields[row.field] = self._field_value(connection, customer_id, row, head)
         identities = (
-            [self._identity(cipher, row) for row in connection.execute(_CUSTOMER_IDENTITIES, key)]
+            [
+                self._identity(connection, customer_id, row, head)
+                for row in connection.execute(_CUSTOMER_IDENTITIES, key)
+            ]
             if with_identities
             else []
         )
@@ -591,11 +569,17 @@ class CustomerStore:
             tags=list(tag_names),
         )
 
-    def _field_value(self, cipher: CustomerCipher, row: Any) -> FieldValue:
+    def _field_value(
+        self, connection: Connection, customer_id: str, row: Any, head: Any
+    ) -> FieldValue:
         """A stored field row (value, masked, source, observed_at), opened."""
         spec = self._catalogue.get(row.field)
         encrypted = spec.encrypted if spec is not None else True
-        plain = cipher.open(row.field, row.value) if encrypted else row.value
+        plain = (
+            self.sealed.open(connection, customer_id, row.field, row.value, head)
+            if encrypted
+            else row.value
+        )
         return FieldValue(
             value=plain.decode(),
             source=row.source,
@@ -603,11 +587,14 @@ class CustomerStore:
             masked=row.masked,
         )
 
-    def _identity(self, cipher: CustomerCipher, row: Any) -> Identity:
+    def _identity(self, connection: Connection, customer_id: str, row: Any, head: Any) -> Identity:
         """A stored identity row (platform, external_id, source, observed_at), opened."""
+        context = _identity_field(row.platform)
         return Identity(
             platform=row.platform,
-            external_id=cipher.open(_identity_field(row.platform), row.external_id).decode(),
+            external_id=self.sealed.open(
+                connection, customer_id, context, row.external_id, head
+            ).decode(),
             source=row.source,
             observed_at=as_utc(row.observed_at),
         )
@@ -628,13 +615,11 @@ class CustomerStore:
         fields: dict[str, dict[str, FieldValue]] = {cid: {} for cid in wanted}
         identities: dict[str, list[Identity]] = {cid: [] for cid in wanted}
         tag_names: dict[str, list[str]] = {cid: [] for cid in wanted}
-        ciphers: dict[str, CustomerCipher] = {}
         field_filter = None if only_fields is None else sorted(only_fields)
         for start in range(0, len(wanted), MANY_CHUNK):
             params = {"ids": wanted[start : start + MANY_CHUNK]}
             for head in connection.execute(_MANY_HEADS, params):
                 heads[head.id] = head
-                ciphers[head.id] = self._cipher(connection, head.id, head)
             missing = next((cid for cid in params["ids"] if cid not in heads), None)
             if missing is not None:
                 raise NotFound(f"no customer {missing}")
@@ -644,12 +629,12 @@ class CustomerStore:
             if field_filter != []:
                 for row in connection.execute(query, params):
                     fields[row.customer_id][row.field] = self._field_value(
-                        ciphers[row.customer_id], row
+                        connection, row.customer_id, row, heads[row.customer_id]
                     )
             if with_identities:
                 for row in connection.execute(_MANY_IDENTITIES, params):
                     identities[row.customer_id].append(
-                        self._identity(ciphers[row.customer_id], row)
+                        self._identity(connection, row.customer_id, row, heads[row.customer_id])
                     )
             for row in connection.execute(_MANY_TAGS, params):
                 tag_names[row.customer_id].append(row.name)
@@ -901,10 +886,11 @@ class CustomerStore:
             raise InvalidValue(
                 field="kind", reason=f"one of {', '.join(sorted(INTERACTION_KINDS))}"
             )
-        cipher = self._cipher(connection, customer_id)
         interaction_id = str(uuid.uuid4())
         sealed = (
-            cipher.seal(f"interaction:{interaction_id}", text.encode())
+            self.sealed.seal(
+                connection, customer_id, f"interaction:{interaction_id}", text.encode()
+            )
             if text is not None
             else None
         )
@@ -922,7 +908,8 @@ class CustomerStore:
         return interaction_id
 
     def interactions_of(self, connection: Connection, customer_id: str) -> list[Interaction]:
-        cipher = self._cipher(connection, customer_id)
+        if not self.exists(connection, customer_id):
+            raise NotFound(f"no customer {customer_id}")
         return [
             Interaction(
                 id=row.id,
@@ -931,7 +918,9 @@ class CustomerStore:
                 channel=row.channel,
                 occurred_at=as_utc(row.occurred_at),
                 text=(
-                    cipher.open(f"interaction:{row.id}", row.text).decode()
+                    self.sealed.open(
+                        connection, customer_id, f"interaction:{row.id}", row.text
+                    ).decode()
                     if row.text is not None
                     else None
                 ),

@@ -19,6 +19,7 @@ from vault.crypto import Keyring, key_check_value
 from vault.crypto._hazmat import new_key
 from vault.crypto.keysource import KeySource
 from vault.errors import KeyUnavailable
+from vault.store import sealed
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import customers, master_keys, system_keys
 
@@ -99,7 +100,7 @@ def unwrap_system_keys(connection: Connection, keyring: Keyring) -> dict[str, by
     keys: dict[str, bytes] = {}
     for name in SYSTEM_KEY_NAMES:
         if name in rows:
-            keys[name] = keyring.unwrap_system_key(name, rows[name])
+            keys[name] = sealed.system_key(keyring, name, rows[name])
         else:
             # A key made anew would silently break what the old one made (every blind index,
             # every checkpoint signature): only a store that holds nothing of it may get one.
@@ -242,8 +243,8 @@ def rotate(
                 [
                     {
                         "b_id": row.id,
-                        "b_wrapped": keyring.rewrap_data_key(
-                            row.id, row.wrapped_dek, row.dek_version
+                        "b_wrapped": sealed.rewrapped_data_key(
+                            keyring, row.id, row.wrapped_dek, row.dek_version
                         ),
                     }
                     for row in rows
@@ -258,11 +259,13 @@ def rotate(
                 system_keys.c.kek_version < target
             )
         ).all():
-            key = keyring.unwrap_system_key(row.name, row.wrapped_key)
             connection.execute(
                 update(system_keys)
                 .where(system_keys.c.name == row.name)
-                .values(wrapped_key=keyring.wrap_system_key(row.name, key), kek_version=target)
+                .values(
+                    wrapped_key=sealed.rewrapped_system_key(keyring, row.name, row.wrapped_key),
+                    kek_version=target,
+                )
             )
             rewrapped += 1
     report = RotationReport(

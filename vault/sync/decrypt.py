@@ -124,7 +124,7 @@ class PlatformDecryptOperations(Door):
         purpose: str | None,
         reason: str,
     ) -> AccessDenied:
-        with self.vault.transaction() as connection:
+        with self._vault._transaction() as connection:
             _count(connection, connector, scene, denied=1)
             self._append(
                 connection,
@@ -150,8 +150,8 @@ class PlatformDecryptOperations(Door):
         from vault.sync.operations import connector_class
 
         cls = connector_class(name)
-        with self.vault.reader.connect() as connection:
-            stored = settings_store.load(connection, self.vault.connector_settings_key, name)
+        with self._vault._reader.connect() as connection:
+            stored = settings_store.load(connection, self._vault._connector_settings_key, name)
         if stored is None:
             raise ConfigError(
                 f"connector {name!r} is not configured (vault connectors configure {name} ...)"
@@ -181,12 +181,12 @@ class PlatformDecryptOperations(Door):
                 purpose=None,
                 reason="a purpose is required to decrypt customer data (--purpose)",
             )
-        decision = self.vault.policy.decide(self.principal.roles, ACTION, purpose)
+        decision = self._vault.policy.decide(self.principal.roles, ACTION, purpose)
         if not decision.allowed:
             raise self._deny_decrypt(
                 **context, scene=scene, purpose=purpose, reason=decision.reason
             )
-        allowed = self.vault.policy.purposes[purpose]
+        allowed = self._vault.policy.purposes[purpose]
         if not allowed.allows_scene(scene):
             scenes = ", ".join(sorted(allowed.scenes)) or "none"
             raise self._deny_decrypt(
@@ -195,7 +195,7 @@ class PlatformDecryptOperations(Door):
                 purpose=purpose,
                 reason=f"purpose {purpose!r} does not allow scene {scene!r} (allows: {scenes})",
             )
-        view = self.vault.policy.view(self.principal.roles, field, purpose)
+        view = self._vault.policy.view(self.principal.roles, field, purpose)
         if view == "hidden":
             raise self._deny_decrypt(
                 **context,
@@ -217,9 +217,9 @@ class PlatformDecryptOperations(Door):
             raise
         platform = platform_connector.info.platform
         try:
-            with self.vault.reader.connect() as connection:
+            with self._vault._reader.connect() as connection:
                 handle = stored_handle(
-                    self.vault.customers, connection, customer_id, field, platform
+                    self._vault._customers, connection, customer_id, field, platform
                 )
             if handle is None:
                 raise NotFound(
@@ -228,7 +228,7 @@ class PlatformDecryptOperations(Door):
             try:
                 clear = platform_connector.decrypt([handle], scene=scene).get(handle)
             except VaultError:
-                with self.vault.transaction() as connection:
+                with self._vault._transaction() as connection:
                     _count(connection, connector, scene, calls=1)
                 raise
         except VaultError as error:
@@ -240,7 +240,7 @@ class PlatformDecryptOperations(Door):
             # As the field is kept (E.164 phones, ...); a value that does not normalise fails
             # here, audited, before anything is stored.
             try:
-                clear = self.vault.catalogue.spec(field).normalise(clear).value
+                clear = self._vault.catalogue.spec(field).normalise(clear).value
             except VaultError as error:
                 self._record(replace(event, outcome="failed", reason=type(error).__name__))
                 raise
@@ -253,12 +253,12 @@ class PlatformDecryptOperations(Door):
         }
         try:
             # The stored value, the count and the audit event land together or not at all.
-            with self.vault.transaction() as connection:
+            with self._vault._transaction() as connection:
                 _count(connection, connector, scene, calls=1, decrypted=int(clear is not None))
                 stored = bool(
                     clear is not None
                     and self._keep(connection, customer_id, field, platform)
-                    and self.vault.customers.update(
+                    and self._vault._customers.update(
                         connection, customer_id, {field: clear}, source=decrypt_source(platform)
                     )
                 )
@@ -270,7 +270,7 @@ class PlatformDecryptOperations(Door):
             return None
         if view == "clear":
             return clear
-        return mask(self.vault.catalogue[field].mask, clear)
+        return mask(self._vault.catalogue[field].mask, clear)
 
     def _keep(self, connection: Connection, customer_id: str, field: str, platform: str) -> bool:
         """Whether the decrypted value may replace what is stored (the sources' merge rule)."""
@@ -281,7 +281,7 @@ class PlatformDecryptOperations(Door):
         ).first()
         if row is None:
             return True
-        ranking = SourceRanking.load(self.vault.home.policy_file("sources.toml"))
+        ranking = SourceRanking.load(self._vault.home.policy_file("sources.toml"))
         incoming = Observation(decrypt_source(platform), datetime.now(UTC), masked=False)
         existing = Observation(row.source, as_utc(row.observed_at), masked=bool(row.masked))
         return ranking.wins(field, incoming, existing)
@@ -289,7 +289,7 @@ class PlatformDecryptOperations(Door):
     def decrypt_quota_status(self) -> list[DecryptUsage]:
         """Platform decryption used, per connector, scene and day (newest day first)."""
         roles = self.principal.roles
-        if not self.vault.policy.decide(roles, ACTION, None).allowed:
+        if not self._vault.policy.decide(roles, ACTION, None).allowed:
             self.authorize("sync")  # the operators who run connectors may see it too
         purpose = self.purpose
 

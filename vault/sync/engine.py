@@ -144,9 +144,9 @@ class SyncEngine:
         self.action = action  # "sync", or "import" for a file
         self.on_rejects = on_rejects
         self.resolver = Resolver(
-            store=vault.customers,
+            store=vault._customers,
             catalogue=vault.catalogue,
-            indexer=vault.indexer,
+            indexer=vault._indexer,
             ranking=SourceRanking.load(vault.home.policy_file("sources.toml")),
             source=source or self.name,
             platform=connector.info.platform,
@@ -158,7 +158,7 @@ class SyncEngine:
     def pushed_values(self) -> PushedValues:
         """What was pushed to this connector, per customer and field (keyed hashes)."""
         return PushedValues(
-            connector=self.name, catalogue=self.vault.catalogue, indexer=self.vault.indexer
+            connector=self.name, catalogue=self.vault.catalogue, indexer=self.vault._indexer
         )
 
     def _suppressed(self, connection: Connection, batch: Sequence[Prepared]) -> set[int]:
@@ -207,7 +207,7 @@ class SyncEngine:
         return report
 
     def _pull(self, stream: str, report: SyncReport, *, full: bool, dry_run: bool) -> None:
-        with self.vault.reader.connect() as connection:
+        with self.vault._reader.connect() as connection:
             cursor = None if full else load_cursor(connection, self.name, stream)
         batches = 0
         records = 0
@@ -221,7 +221,7 @@ class SyncEngine:
                 )
             counts = Counts(pulled=len(page.records) + len(page.rejects))
             try:
-                with self.vault.transaction() as connection:
+                with self.vault._transaction() as connection:
                     touched, fields, rejects = self._apply(
                         connection, page.records, counts, where=f"{stream}#{batches + 1}"
                     )
@@ -348,7 +348,7 @@ class SyncEngine:
             elif isinstance(record, ExternalInteraction) and self._new_interaction(
                 connection, outcome.customer_id, record
             ):
-                self.vault.customers.record_interaction(
+                self.vault._customers.record_interaction(
                     connection,
                     outcome.customer_id,
                     kind=record.kind,
@@ -359,7 +359,7 @@ class SyncEngine:
                 )
                 counts.interactions += 1
         if orders:  # the page's customers' segments are brought up to date once
-            self.vault.customers.record_orders(connection, orders, source=self.resolver.source)
+            self.vault._customers.record_orders(connection, orders, source=self.resolver.source)
             counts.orders += len(orders)
         signals = [
             (outcome.customer_id, signal)
@@ -436,7 +436,7 @@ class SyncEngine:
     def _forget_identity(self, connection: Connection, deletion: ExternalDeletion) -> str | None:
         """The platform deleted its record: unbind that identity (the customer stays)."""
         platform = self.connector.info.platform
-        digest = self.vault.indexer.digest(
+        digest = self.vault._indexer.digest(
             IDENTITY_INDEX_PREFIX + platform, deletion.external_id.strip()
         )
         key = and_(
@@ -465,8 +465,8 @@ class SyncEngine:
                 lambda: self.connector.list_ids(after), self.policy, self.stats
             )
 
-        listed = reconcile.listed_digests(list_page, self.vault.indexer, platform)
-        with self.vault.transaction() as connection:
+        listed = reconcile.listed_digests(list_page, self.vault._indexer, platform)
+        with self.vault._transaction() as connection:
             missing = reconcile.missing_identities(connection, platform, listed)
             if not dry_run:
                 reconcile.unbind(connection, missing)
@@ -517,7 +517,7 @@ class SyncEngine:
     # --- the run's record ---------------------------------------------------------------------
 
     def _start_run(self, *, full: bool, dry_run: bool) -> int:
-        with self.vault.transaction() as connection:
+        with self.vault._transaction() as connection:
             run_id = connection.execute(
                 insert(sync_runs).values(
                     connector=self.name,
@@ -549,7 +549,7 @@ class SyncEngine:
         report.retries = self.stats.retries
         report.rate_limit_waits = self.stats.rate_limit_waits
         report.waited_seconds = self.stats.waited_seconds
-        with self.vault.transaction() as connection:
+        with self.vault._transaction() as connection:
             connection.execute(
                 update(sync_runs)
                 .where(sync_runs.c.id == report.run_id)

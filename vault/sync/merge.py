@@ -22,10 +22,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from vault.crypto import CustomerCipher
 from vault.errors import Conflict, NotFound
 from vault.segments import on_orders_changed
-from vault.store.customers import DEK_VERSION, IDENTITY_INDEX_PREFIX, CustomerStore
+from vault.store.customers import IDENTITY_INDEX_PREFIX, CustomerStore
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
     customer_fields,
@@ -232,9 +231,11 @@ def merge(
         "interactions": moved_interactions,
         "handles": handles,
     }
-    cipher = store._cipher(connection, survivor_id)
-    sealed = cipher.seal(
-        _snapshot_context(merged_id), json.dumps(snapshot, ensure_ascii=False).encode()
+    sealed = store.sealed.seal(
+        connection,
+        survivor_id,
+        _snapshot_context(merged_id),
+        json.dumps(snapshot, ensure_ascii=False).encode(),
     )
     for table in (
         customer_fields,
@@ -246,7 +247,7 @@ def merge(
     ):
         connection.execute(delete(table).where(table.c.customer_id == merged_id))
     connection.execute(delete(customers).where(customers.c.id == merged_id))
-    store.forget_cipher(merged_id)
+    store.sealed.forget(merged_id)
     merge_id = connection.execute(
         insert(merge_records).values(
             survivor_id=survivor_id,
@@ -271,9 +272,7 @@ def merge(
     )
 
 
-def unmerge(
-    connection: Connection, store: CustomerStore, keyring: Any, merge_id: int, *, by: str
-) -> MergeResult:
+def unmerge(connection: Connection, store: CustomerStore, merge_id: int, *, by: str) -> MergeResult:
     row = connection.execute(select(merge_records).where(merge_records.c.id == merge_id)).first()
     if row is None:
         raise NotFound(f"no merge {merge_id}")
@@ -284,22 +283,21 @@ def unmerge(
         raise NotFound(f"no customer {survivor_id} (the survivor of merge {merge_id})")
     if store.exists(connection, merged_id):
         raise Conflict(f"customer {merged_id} exists again; merge {merge_id} cannot be undone")
-    survivor_cipher = store._cipher(connection, survivor_id)
     snapshot: dict[str, Any] = json.loads(
-        survivor_cipher.open(_snapshot_context(merged_id), row.snapshot)
+        store.sealed.open(connection, survivor_id, _snapshot_context(merged_id), row.snapshot)
     )
     now = utcnow()
 
     # the merged customer again, under its old id and a fresh data key
-    _, dek = CustomerCipher.create(merged_id, DEK_VERSION)
+    fresh = store.sealed.new_customer(merged_id)
     connection.execute(
         insert(customers).values(
             id=merged_id,
             created_at=datetime.fromisoformat(snapshot["merged_created_at"]),
             updated_at=now,
-            dek_version=DEK_VERSION,
-            wrapped_dek=keyring.wrap_data_key(merged_id, dek, DEK_VERSION),
-            kek_version=keyring.active_version,
+            dek_version=fresh.dek_version,
+            wrapped_dek=fresh.wrapped_dek,
+            kek_version=fresh.kek_version,
         )
     )
     for name, value in snapshot["merged_fields"].items():
@@ -452,8 +450,7 @@ def _move_interaction(
     context = f"interaction:{interaction_id}"
     sealed = text.text
     if sealed is not None:
-        clear = store._cipher(connection, source).open(context, sealed)
-        sealed = store._cipher(connection, target).seal(context, clear)
+        sealed = store.sealed.reseal(connection, source, target, context, sealed)
     connection.execute(
         update(interactions)
         .where(interactions.c.id == interaction_id)
@@ -499,13 +496,12 @@ def _move_handle(
     ).first()
     context = f"handle:{platform}:{field}"
     if exists is None:
-        clear = store._cipher(connection, source).open(context, row.handle)
         connection.execute(
             insert(platform_handles).values(
                 customer_id=target,
                 field=field,
                 platform=platform,
-                handle=store._cipher(connection, target).seal(context, clear),
+                handle=store.sealed.reseal(connection, source, target, context, row.handle),
                 observed_at=row.observed_at,
             )
         )

@@ -100,7 +100,7 @@ class SyncOperations(Door):
         for setting, value in settings.items():
             if not isinstance(setting, str) or not isinstance(value, str) or not setting:
                 raise ConfigError(f"connector {name!r}: settings are NAME=VALUE strings")
-        key = self.vault.connector_settings_key
+        key = self._vault._connector_settings_key
 
         def operation(connection: Connection) -> dict[str, str]:
             principal = self._ensure_service_principal(connection, name)
@@ -127,7 +127,7 @@ class SyncOperations(Door):
         ``<missing>``."""
         purpose = self.authorize("sync")
         cls = connector_class(name)
-        key = self.vault.connector_settings_key
+        key = self._vault._connector_settings_key
 
         def operation(connection: Connection) -> dict[str, str]:
             stored = settings_store.load(connection, key, name) or {}
@@ -150,9 +150,9 @@ class SyncOperations(Door):
 
     def _connector(self, name: str) -> tuple[Connector, Principal]:
         cls = connector_class(name)
-        with self.vault.transaction() as connection:
+        with self._vault._transaction() as connection:
             principal = self._ensure_service_principal(connection, name)
-            stored = settings_store.load(connection, self.vault.connector_settings_key, name)
+            stored = settings_store.load(connection, self._vault._connector_settings_key, name)
         if principal.revoked_at is not None:
             raise ConfigError(
                 f"the service principal of connector {name!r} ({principal.name}) is revoked"
@@ -189,7 +189,7 @@ class SyncOperations(Door):
             raise ConnectorError("cannot list its ids, so it cannot be reconciled", connector=name)
         try:
             engine = SyncEngine(
-                self.vault,
+                self._vault,
                 connector=connector,
                 principal=principal,
                 caller=self,
@@ -228,14 +228,14 @@ class SyncOperations(Door):
 
         self.authorize("import")
         file = Path(path)
-        chosen = load_mapping(None if mapping is None else Path(mapping), self.vault.catalogue)
+        chosen = load_mapping(None if mapping is None else Path(mapping), self._vault.catalogue)
         settings = {
             "path": str(file),
             "encoding": encoding or "",
-            "batch_size": str(batch_size or self.vault.sync_policy.batch_size),
+            "batch_size": str(batch_size or self._vault.sync_policy.batch_size),
         }
         connector = FileImportConnector(settings, mapping=chosen)
-        with self.vault.transaction() as connection:
+        with self._vault._transaction() as connection:
             principal = self._ensure_service_principal(connection, connector.info.name)
             cursor = load_cursor(connection, connector.info.name, "customers")
         resume_row = 0
@@ -252,7 +252,7 @@ class SyncOperations(Door):
         )
         try:
             engine = SyncEngine(
-                self.vault,
+                self._vault,
                 connector=connector,
                 principal=principal,
                 caller=self,
@@ -316,13 +316,13 @@ class SyncOperations(Door):
     def merge_customers(self, survivor_id: str, merged_id: str) -> MergeResult:
         """Merge customer ``merged_id`` into ``survivor_id`` (reversible: :meth:`unmerge`)."""
         purpose = self.authorize("write", customer_ids=[survivor_id, merged_id])
-        ranking = SourceRanking.load(self.vault.home.policy_file("sources.toml"))
+        ranking = SourceRanking.load(self._vault.home.policy_file("sources.toml"))
         taken: list[str] = []  # filled in by the operation, before its event is written
 
         def operation(connection: Connection) -> MergeResult:
             result = merge_store.merge(
                 connection,
-                self.vault.customers,
+                self._vault._customers,
                 ranking,
                 survivor_id,
                 merged_id,
@@ -351,8 +351,7 @@ class SyncOperations(Door):
             merge_id = self._merge_id(connection, merge)
             result = merge_store.unmerge(
                 connection,
-                self.vault.customers,
-                self.vault.keyring,
+                self._vault._customers,
                 merge_id,
                 by=self.principal.name,
             )

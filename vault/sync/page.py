@@ -201,8 +201,8 @@ class PageRows:
             return False
         if name not in self._encrypted:
             return stored.value.decode() == normalised
-        cipher = self._store._cipher(self._connection, customer_id)
-        return cipher.open(name, stored.value).decode() == normalised
+        clear = self._store.sealed.open(self._connection, customer_id, name, stored.value)
+        return clear.decode() == normalised
 
     def refresh(self, customer_id: str, name: str, observed_at: datetime) -> None:
         """The same value seen again: only its time moves on (written at the end)."""
@@ -246,13 +246,17 @@ class PageRows:
         that differ from the kept ones are written. True when any was."""
         self._ensure_handles(customer_id)
         kept = self._handles[customer_id]
-        cipher = self._store._cipher(self._connection, customer_id)
+        gateway = self._store.sealed
         changed = False
         for name, handle in handles.items():
             context = f"handle:{self._platform}:{name}"
-            if name in kept and cipher.open(context, kept[name]).decode() == handle:
+            if (
+                name in kept
+                and gateway.open(self._connection, customer_id, context, kept[name]).decode()
+                == handle
+            ):
                 continue
-            sealed = cipher.seal(context, handle.encode())
+            sealed = gateway.seal(self._connection, customer_id, context, handle.encode())
             if name in kept:
                 self._handle_writes.append(
                     {

@@ -89,7 +89,7 @@ class Pusher:
         self.sleep = sleep
         self.purposes = required_purposes(connector)
         self.pushed_values = pushed_values or PushedValues(
-            connector=self.name, catalogue=vault.catalogue, indexer=vault.indexer
+            connector=self.name, catalogue=vault.catalogue, indexer=vault._indexer
         )
 
     def _fields(self) -> dict[str, str]:
@@ -115,7 +115,7 @@ class Pusher:
         batch_size = max(1, self.connector.info.push_batch_size)
         after = ""
         while True:
-            with self.vault.reader.connect() as connection:
+            with self.vault._reader.connect() as connection:
                 ids = self._changed(connection, after, batch_size)
             if not ids:
                 return
@@ -151,10 +151,10 @@ class Pusher:
         """Push one batch: a few reads for all of it (consent per purpose, push state, the
         customers), one call to the connector, then a few writes and one audit event for all
         of it, so a batch costs the same number of statements whatever its size."""
-        with self.vault.reader.connect() as connection:
+        with self.vault._reader.connect() as connection:
             allowed = self._consenting(connection, ids, counts)
             known = self._known(connection, allowed)
-            stored = self.vault.customers.get_many(connection, allowed, only_fields=set(views))
+            stored = self.vault._customers.get_many(connection, allowed, only_fields=set(views))
         shown = {f: views.get(f, "hidden") for f in self.vault.catalogue}
         outbound: list[OutboundCustomer] = []
         digests: dict[str, bytes] = {}
@@ -209,7 +209,7 @@ class Pusher:
     def _digest(self, external_id: str | None, fields: Mapping[str, str]) -> bytes:
         """The keyed hash of what a push sends: the platform id and the fields, never kept in
         clear."""
-        return self.vault.indexer.digest(
+        return self.vault._indexer.digest(
             f"push:{self.name}",
             json.dumps([external_id, dict(fields)], ensure_ascii=False, sort_keys=True),
         )
@@ -242,9 +242,9 @@ class Pusher:
                 identities.append((record.customer_id, self.platform, outcome.external_id))
                 digests[record.customer_id] = self._digest(outcome.external_id, record.fields)
         now = utcnow()
-        with self.vault.transaction() as connection:
+        with self.vault._transaction() as connection:
             if identities:
-                self.vault.customers.add_identities(connection, identities, source=self.name)
+                self.vault._customers.add_identities(connection, identities, source=self.name)
             self._remember(connection, {cid: digests[cid] for cid in pushed}, known, now)
             self.pushed_values.remember(
                 connection, [(cid, by_id[cid].fields) for cid in pushed], at=now
@@ -274,7 +274,7 @@ class Pusher:
         ``Connector.delete``; each request is marked done or failed with the platform's answer,
         in the same transaction as the audit event of its batch."""
         self.door.authorize("sync", PULL_PURPOSE)
-        with self.vault.reader.connect() as connection:
+        with self.vault._reader.connect() as connection:
             requests = erasure.pending(connection, self.vault, self.platform)
         batch_size = max(1, self.connector.info.push_batch_size)
         for start in range(0, len(requests), batch_size):
@@ -286,7 +286,7 @@ class Pusher:
             outcomes = self._call(lambda ids=ids: self.connector.delete(ids))  # type: ignore[misc]
             answers = {o.external_id: o for o in outcomes}
             done = 0
-            with self.vault.transaction() as connection:
+            with self.vault._transaction() as connection:
                 for request_id, external_id in batch:
                     outcome = answers.get(external_id)
                     ok = outcome is not None and outcome.ok

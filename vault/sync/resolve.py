@@ -494,8 +494,7 @@ def stored_handle(
     ).scalar_one_or_none()
     if row is None:
         return None
-    cipher = store._cipher(connection, customer_id)
-    return cipher.open(f"handle:{platform}:{field}", row).decode()
+    return store.sealed.open(connection, customer_id, f"handle:{platform}:{field}", row).decode()
 
 
 def observed(value: datetime) -> datetime:

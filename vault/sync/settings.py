@@ -14,17 +14,12 @@ from collections.abc import Mapping
 
 from sqlalchemy import Connection, insert, select, update
 
-from vault.crypto import CustomerCipher
 from vault.store.engine import utcnow
 from vault.store.schema import connector_settings
+from vault.store.sealed import open_connector_settings, seal_connector_settings
 from vault.sync.contract import Connector
 
 REDACTED = "********"
-_CONTEXT = "settings"
-
-
-def _cipher(key: bytes, name: str) -> CustomerCipher:
-    return CustomerCipher(f"connector:{name}", key, 1)
 
 
 def load(connection: Connection, key: bytes, name: str) -> dict[str, str] | None:
@@ -34,7 +29,7 @@ def load(connection: Connection, key: bytes, name: str) -> dict[str, str] | None
     ).scalar_one_or_none()
     if sealed is None:
         return None
-    data = json.loads(_cipher(key, name).open(_CONTEXT, sealed).decode("utf-8"))
+    data = json.loads(open_connector_settings(key, name, sealed).decode("utf-8"))
     return {str(k): str(v) for k, v in data.items()}
 
 
@@ -47,8 +42,8 @@ def principal_of(connection: Connection, name: str) -> str | None:
 def save(
     connection: Connection, key: bytes, name: str, settings: Mapping[str, str], *, principal: str
 ) -> None:
-    sealed = _cipher(key, name).seal(
-        _CONTEXT, json.dumps(dict(settings), sort_keys=True).encode("utf-8")
+    sealed = seal_connector_settings(
+        key, name, json.dumps(dict(settings), sort_keys=True).encode("utf-8")
     )
     now = utcnow()
     exists = connection.execute(

@@ -186,7 +186,7 @@ def test_erasure_in_the_vault_deletes_the_record_in_fenxiang_and_no_pull_brings_
 
 
 def live_customers(vault: Vault) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(
             connection.execute(
                 select(func.count()).select_from(customers).where(customers.c.erased_at.is_(None))

@@ -19,7 +19,7 @@ QUERY = "/cgi/crm/v2/data/query"
 
 
 def count(vault: Vault, table: object) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 

@@ -24,12 +24,12 @@ def settings_of(sandbox: FxiaokeSandbox, **extra: str) -> dict[str, str]:
 
 
 def count(vault: Vault, table: Any) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def cursor_of(vault: Vault) -> dict[str, Any] | None:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         row = connection.execute(
             select(sync_cursors.c.cursor).where(sync_cursors.c.connector == "fxiaoke")
         ).scalar_one_or_none()

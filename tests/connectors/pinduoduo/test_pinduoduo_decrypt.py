@@ -68,7 +68,7 @@ def test_a_ciphertext_is_decrypted_only_for_a_purpose_allowing_the_scene(
     assert any(e["purpose"] == "customer_service" for e in allowed)
     for event in admin.audit_query(AuditQuery(action="decrypt")):
         assert person.phone not in str(event)
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         sealed = connection.execute(
             select(customer_fields.c.value).where(
                 customer_fields.c.customer_id == customer_id, customer_fields.c.field == "phone"

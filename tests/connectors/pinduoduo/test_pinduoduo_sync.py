@@ -24,7 +24,7 @@ def settings(sandbox: PinduoduoSandbox) -> dict[str, str]:
 
 def stored_orders(vault: Vault) -> dict[str, tuple[str, int]]:
     """order id -> (status, total) of every Pinduoduo order in the vault; fails on a duplicate."""
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         rows = connection.execute(
             select(orders.c.order_id, orders.c.status, orders.c.total_amount).where(
                 orders.c.platform == "pinduoduo"
@@ -76,7 +76,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     assert {now[sn][0] for sn in changed} >= {"shipped", "completed"}
 
     # masked values stay masked, ciphertexts are kept as handles, no clear phone is stored
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         phones = connection.execute(
             select(func.count()).where(
                 customer_fields.c.field == "phone", customer_fields.c.masked.is_(False)

@@ -42,7 +42,7 @@ def expected_status(sandbox: TaobaoSandbox, tid: int) -> str:
 def stored_orders(vault: Vault) -> dict[str, tuple[str, str, int]]:
     """order id -> (status, shop, total) of every Taobao order in the vault (asserting each is
     there once)."""
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         rows = connection.execute(
             select(orders.c.order_id, orders.c.status, orders.c.shop, orders.c.total_amount).where(
                 orders.c.platform == "taobao"
@@ -216,7 +216,7 @@ def test_a_buyer_known_only_by_platform_ids_gets_masked_fields_and_handles(
     assert customer.fields["phone"].masked and "****" in (customer.get("phone") or "")
     assert customer.fields["name"].masked
     assert "address" not in customer.fields  # a masked address is not an address
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         handles = connection.execute(
             select(platform_handles.c.field, platform_handles.c.handle).where(
                 platform_handles.c.customer_id == customer_id
@@ -275,7 +275,7 @@ def test_decrypt_for_an_allowed_scene_succeeds_is_audited_and_stored_encrypted(
     customer = configured.get_customer(customer_id)
     stored = customer.fields["phone"]
     assert stored.value == phone and not stored.masked and stored.source == "taobao-decrypt"
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         raw = connection.execute(
             select(customer_fields.c.value).where(
                 customer_fields.c.customer_id == customer_id, customer_fields.c.field == "phone"
@@ -360,5 +360,5 @@ def test_decrypt_quota_cli_shows_counts(
         "decrypted": 1,
         "denied": 0,
     }
-    with vault.reader.connect() as connection:
+    with vault._reader.connect() as connection:
         assert connection.execute(select(func.count()).select_from(orders)).scalar_one() > 0

@@ -24,7 +24,7 @@ def settings(sandbox: YouzanSandbox) -> dict[str, str]:
 
 def stored_orders(vault: Vault) -> dict[str, tuple[str, int]]:
     """order id -> (status, total) of every Pinduoduo order in the vault; fails on a duplicate."""
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         rows = connection.execute(
             select(orders.c.order_id, orders.c.status, orders.c.total_amount).where(
                 orders.c.platform == "youzan"
@@ -68,7 +68,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     assert report.error is None and report.counts.orders >= big.records
     assert stored_orders(vault) == expected(big)
     members = big.members[big.shops[0].kdt_id]
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         buyers = connection.execute(
             select(func.count(func.distinct(customer_identities.c.customer_id))).where(
                 customer_identities.c.platform == "youzan"
@@ -84,7 +84,7 @@ def test_full_pull_of_20000_orders_then_incremental_each_order_once_statuses_app
     assert {now[tid][0] for tid in changed} >= {"shipped", "completed"}
 
     # phones come only as ciphertexts: none is stored in clear or masked
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         phones = connection.execute(
             select(func.count()).where(customer_fields.c.field == "phone")
         ).scalar_one()

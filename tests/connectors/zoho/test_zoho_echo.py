@@ -107,7 +107,7 @@ def test_erasure_removes_what_was_pushed_for_the_customer(
     admin.sync("zoho")
 
     def records() -> int:
-        with vault.reader.connect() as connection:
+        with vault._reader.connect() as connection:
             return int(
                 connection.execute(
                     select(func.count()).where(pushed_values.c.customer_id == customer_id)

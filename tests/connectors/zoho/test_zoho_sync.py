@@ -21,12 +21,12 @@ FAST = SyncPolicy(base_delay=0.01, max_delay=0.05, max_rate_limit_wait=0.2)
 
 
 def count(vault: Vault, table: object) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
 
 
 def cursor_of(vault: Vault, stream: str) -> dict[str, object] | None:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         row = connection.execute(
             select(sync_cursors.c.cursor).where(
                 sync_cursors.c.connector == "zoho", sync_cursors.c.stream == stream

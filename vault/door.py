@@ -155,11 +155,17 @@ class Door:
                 self._append(connection, event)
             return result
         except Exception as failure:
-            error = as_vault_error(failure, _what(event))
-            self._record_failure(event, error)
+            error = self._failed(event, failure)
             if error is failure:
                 raise
             raise error from failure
+
+    def _failed(self, event: AuditEvent, failure: Exception) -> VaultError:
+        """``failure`` mapped to a ``VaultError`` (the one map, :func:`as_vault_error`), and
+        ``event`` audited as failed; the caller raises what this returns ``from failure``."""
+        error = as_vault_error(failure, _what(event))
+        self._record_failure(event, error)
+        return error
 
     def _record_failure(self, event: AuditEvent, error: VaultError) -> None:
         """Audit ``event`` as failed, with the error's class as the reason. When the audit log

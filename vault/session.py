@@ -23,7 +23,6 @@ from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
 from vault.consent.suppression import filter_records
 from vault.door import Door
-from vault.errors import VaultError
 from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.segments.operations import SegmentOperations
@@ -99,26 +98,30 @@ class Session(
         purpose = self.authorize("import", purpose)
         ids: list[str] = []
         for batch in _batches(records, batch_size):
-            fields = sorted({name for record in batch for name in record.fields})
-            with self._vault._transaction() as connection:
+            added: list[str] = []  # filled in by the operation, before its event is written
+            details: dict[str, Any] = {"operation": "add", "source": source}
+
+            def operation(
+                connection: Connection,
+                batch: list[NewCustomer] = batch,
+                added: list[str] = added,
+                details: dict[str, Any] = details,
+            ) -> None:
                 # An erased person re-sent by an old file stays erased (vault.consent.suppression).
                 kept, suppressed = filter_records(connection, self._vault, batch)
-                added = self._vault._customers.add_many(connection, kept, source=source)
-                self._append(
-                    connection,
-                    AuditEvent(
-                        action="import",
-                        purpose=purpose,
-                        customer_ids=added,
-                        fields=fields,
-                        details={
-                            "operation": "add",
-                            "source": source,
-                            "count": len(added),
-                            "suppressed": suppressed,
-                        },
-                    ),
-                )
+                added.extend(self._vault._customers.add_many(connection, kept, source=source))
+                details.update(count=len(added), suppressed=suppressed)
+
+            self._audited(
+                AuditEvent(
+                    action="import",
+                    purpose=purpose,
+                    customer_ids=added,
+                    fields=sorted({name for record in batch for name in record.fields}),
+                    details=details,
+                ),
+                operation,
+            )
             ids += added
         return ids
 
@@ -381,6 +384,7 @@ class Session(
     ) -> keystore.RotationReport:
         """Add a master key version and rewrap every data key (or finish an interrupted run)."""
         purpose = self.authorize("keys")
+        failed = AuditEvent(action="keys", purpose=purpose, details={"operation": "rotate"})
         try:
             keyring, report = keystore.rotate(
                 self._vault._engine,
@@ -389,17 +393,11 @@ class Session(
                 batch_size=batch_size,
                 on_batch=on_batch,
             )
-        except VaultError as error:
-            self._record(
-                AuditEvent(
-                    action="keys",
-                    outcome="failed",
-                    purpose=purpose,
-                    reason=type(error).__name__,
-                    details={"operation": "rotate"},
-                )
-            )
-            raise
+        except Exception as failure:
+            error = self._failed(failed, failure)
+            if error is failure:
+                raise
+            raise error from failure
         self._vault._use_keyring(keyring)
         self._record(
             AuditEvent(
@@ -508,8 +506,15 @@ class Session(
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Verify the chain. The verify event itself is appended after the walk."""
         purpose = self.authorize("audit")
-        with self._vault._reader.connect() as connection:
-            report = self._vault.audit.verify(connection, external)
+        try:
+            with self._vault._reader.connect() as connection:
+                report = self._vault.audit.verify(connection, external)
+        except Exception as failure:
+            event = AuditEvent(action="audit", purpose=purpose, details={"operation": "verify"})
+            error = self._failed(event, failure)
+            if error is failure:
+                raise
+            raise error from failure
         self._record(
             AuditEvent(
                 action="audit",
@@ -526,12 +531,16 @@ class Session(
 
     def audit_checkpoint(self) -> Checkpoint:
         purpose = self.authorize("audit")
-        with self._vault._transaction() as connection:
-            self._append(
-                connection,
-                AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"}),
-            )
-            return self._vault.audit.checkpoint(connection)
+        event = AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"})
+        try:
+            with self._vault._transaction("audit (checkpoint)") as connection:
+                self._append(connection, event)
+                return self._vault.audit.checkpoint(connection)
+        except Exception as failure:
+            error = self._failed(event, failure)
+            if error is failure:
+                raise
+            raise error from failure
 
     def audit_public_key(self) -> bytes:
         self.authorize("audit")

@@ -90,3 +90,37 @@ def test_cli_prints_one_line_for_a_database_failure(
     assert code == 1 and "Traceback" in stderr
     assert len(_failed_reads(admin, cid)) == 2
     json.dumps(stderr)  # printable
+
+
+def _audit_body_as_text(vault: Vault) -> None:
+    """The first audit event's body becomes TEXT, as a hand edit of the database would leave it."""
+    with vault._engine.begin() as connection:
+        if vault.backend == "sqlite":
+            connection.execute(text("UPDATE audit_events SET body = CAST(body AS TEXT)"))
+        else:
+            connection.execute(
+                text(
+                    "ALTER TABLE audit_events ALTER COLUMN body TYPE text "
+                    "USING convert_from(body, 'UTF8')"
+                )
+            )
+
+
+def test_verifying_a_tampered_audit_row_never_leaks_a_raw_exception(
+    vault: Vault, admin: Session
+) -> None:
+    """``audit verify`` over a body stored as TEXT raised a bare ``TypeError``. Now it either
+    reports the chain broken or fails as a ``VaultError``, audited as a failed verify."""
+    admin.add_customer({"name": "张三"}, source="import")
+    _audit_body_as_text(vault)
+    try:
+        report = admin.audit_verify()
+    except VaultError as error:
+        assert "\n" not in str(error)
+        with vault._engine.connect() as connection:
+            outcomes = connection.execute(
+                text("SELECT outcome FROM audit_events WHERE action = 'audit'")
+            ).scalars()
+            assert "failed" in list(outcomes)
+    else:
+        assert not report.ok

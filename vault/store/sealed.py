@@ -3,9 +3,12 @@
 Every customer ciphertext (fields, identities, interaction texts, platform handles, merge
 snapshots), every data key (DEK) and system key unwrapped from the master key, the connector
 settings and the external ids an erasure request carries are opened here and nowhere else.
-Everyone else holds a :class:`SealedGateway` (or calls a function below) and gets back bytes;
-no cipher, key or keyring leaves this module. ``tests/store/test_sealed_gateway.py`` reads the
-source of ``vault/`` and ``connectors/`` and fails on a cipher or key unwrapped anywhere else.
+Everyone else holds a :class:`SealedGateway` (or calls a function below) and gets back bytes:
+no data key or cipher leaves this module (a :class:`Sealer` can seal, not open). The system
+keys are the exception: :func:`system_key` hands them to the vault, which builds its blind
+indexer, audit signer and the other keyed objects from them when it opens.
+``tests/store/test_sealed_gateway.py`` reads the source of ``vault/`` and ``connectors/`` and
+fails on a cipher or key unwrapped anywhere else.
 
 The gateway itself is reachable only through private attributes (``Vault._customers``): the one
 public object that hands out plaintext is :class:`vault.Session`, which checks the principal,

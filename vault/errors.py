@@ -34,6 +34,10 @@ types) stays ``TypeError``/``ValueError``.
 
 from __future__ import annotations
 
+import re
+
+_CUSTOMER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 
 class VaultError(Exception):
     """Base class: an error a user can act on. ``diagnostics()`` adds what to do next."""
@@ -121,6 +125,17 @@ class StoreError(VaultError):
 
 class NotFound(StoreError):
     """No such record (for a customer: never existed, or erased)."""
+
+    @classmethod
+    def customer(cls, customer_id: str, note: str = "") -> NotFound:
+        """No customer ``customer_id``. The message names the id only when it has the form of
+        one (a lower-case hyphenated UUID): a phone typed where an id belongs is not echoed."""
+        named = (
+            customer_id
+            if _CUSTOMER_ID.fullmatch(customer_id)
+            else "for that reference (it is not a customer id)"
+        )
+        return cls(f"no customer {named}" + (f" {note}" if note else ""))
 
 
 class Conflict(StoreError):

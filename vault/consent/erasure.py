@@ -101,7 +101,7 @@ def erase(connection: Connection, vault: Vault, customer_id: str) -> ErasureRepo
     """Crypto-shred one customer in the caller's transaction (see the module docstring)."""
     reports = erase_many(connection, vault, [customer_id])
     if not reports:
-        raise NotFound(f"no customer {customer_id} (never existed, or already erased)")
+        raise NotFound.customer(customer_id, "(never existed, or already erased)")
     return reports[0]
 
 

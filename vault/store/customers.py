@@ -545,7 +545,7 @@ class CustomerStore:
         key = {"customer_id": customer_id}
         head = connection.execute(_CUSTOMER_HEAD, key).first()
         if head is None:
-            raise NotFound(f"no customer {customer_id}")
+            raise NotFound.customer(customer_id)
         fields: dict[str, FieldValue] = {}
         for row in connection.execute(_CUSTOMER_FIELDS, key):
             if only_fields is not None and row.field not in only_fields:
@@ -622,7 +622,7 @@ class CustomerStore:
                 heads[head.id] = head
             missing = next((cid for cid in params["ids"] if cid not in heads), None)
             if missing is not None:
-                raise NotFound(f"no customer {missing}")
+                raise NotFound.customer(missing)
             query = _MANY_FIELDS
             if field_filter is not None:
                 query = query.where(customer_fields.c.field.in_(field_filter))
@@ -769,7 +769,7 @@ class CustomerStore:
             )
         missing = [cid for cid in wanted if cid not in found]
         if missing:
-            raise NotFound(f"no customer {missing[0]}")
+            raise NotFound.customer(missing[0])
 
     def _stored_orders(
         self, connection: Connection, keys: Sequence[tuple[str, str, str]]
@@ -797,7 +797,7 @@ class CustomerStore:
     ) -> tuple[int, str | None]:
         """Write one order; returns its key and the customer it belonged to before."""
         if order.customer_id is not None and not self.exists(connection, order.customer_id):
-            raise NotFound(f"no customer {order.customer_id}")
+            raise NotFound.customer(order.customer_id)
         _check_currency(order.currency)
         values = _order_values(order, source)
         previous: str | None = None
@@ -909,7 +909,7 @@ class CustomerStore:
 
     def interactions_of(self, connection: Connection, customer_id: str) -> list[Interaction]:
         if not self.exists(connection, customer_id):
-            raise NotFound(f"no customer {customer_id}")
+            raise NotFound.customer(customer_id)
         return [
             Interaction(
                 id=row.id,
@@ -957,7 +957,7 @@ class CustomerStore:
         new = [cid for cid in dict.fromkeys(customer_ids) if cid not in already]
         for cid in new:
             if not self.exists(connection, cid):
-                raise NotFound(f"no customer {cid}")
+                raise NotFound.customer(cid)
         if new:
             now = utcnow()
             connection.execute(

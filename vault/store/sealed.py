@@ -107,7 +107,7 @@ class SealedGateway:
             return cipher
         row = head or connection.execute(_HEAD, {"customer_id": customer_id}).first()
         if row is None or row.wrapped_dek is None:
-            raise NotFound(f"no customer {customer_id}")
+            raise NotFound.customer(customer_id)
         dek = self._keyring.unwrap_data_key(customer_id, row.wrapped_dek, row.dek_version)
         cipher = CustomerCipher(customer_id, dek, row.dek_version)
         self._ciphers[customer_id] = cipher

@@ -74,7 +74,7 @@ def merge(
         raise Conflict("a customer cannot be merged into itself")
     for customer_id in (survivor_id, merged_id):
         if not store.exists(connection, customer_id):
-            raise NotFound(f"no customer {customer_id}")
+            raise NotFound.customer(customer_id)
     merged = store.get(connection, merged_id)
     survivor = store.get(connection, survivor_id, with_identities=False)
     head = connection.execute(
@@ -280,7 +280,7 @@ def unmerge(connection: Connection, store: CustomerStore, merge_id: int, *, by: 
         raise Conflict(f"merge {merge_id} was already undone")
     survivor_id, merged_id = row.survivor_id, row.merged_id
     if not store.exists(connection, survivor_id):
-        raise NotFound(f"no customer {survivor_id} (the survivor of merge {merge_id})")
+        raise NotFound.customer(survivor_id, f"(the survivor of merge {merge_id})")
     if store.exists(connection, merged_id):
         raise Conflict(f"customer {merged_id} exists again; merge {merge_id} cannot be undone")
     snapshot: dict[str, Any] = json.loads(

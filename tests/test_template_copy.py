@@ -17,9 +17,7 @@ from vault.store.engine import make_engine
 from vault.store.schema import metadata
 
 
-def test_a_vault_made_from_the_template_matches_the_models_at_head(
-    home: Path, db_url: str
-) -> None:
+def test_a_vault_made_from_the_template_matches_the_models_at_head(home: Path, db_url: str) -> None:
     vault, _ = Vault.init(home, db_url=db_url)
     vault.close()
     engine = make_engine(db_url)

@@ -104,7 +104,7 @@ def transport_error(exc: httpx.HTTPError, *, connector: str, what: str) -> Conne
         if error is not None:
             return error
     kind = next(k for k in type(exc).__mro__ if k in TRANSPORT_ERRORS)
-    error_class, reason = TRANSPORT_ERRORS[kind]  # type: ignore[index]
+    error_class, reason = TRANSPORT_ERRORS[kind]
     return error_class(f"{what}: {reason} ({type(exc).__name__})", connector=connector)
 
 

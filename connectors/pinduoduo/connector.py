@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from connectors.pinduoduo.client import (
@@ -37,6 +37,7 @@ from connectors.pinduoduo.client import (
 )
 from vault.errors import ConfigError, PlatformProtocolError, PlatformRateLimited
 from vault.records import Order, OrderItem
+from vault.sync import windows
 from vault.sync.contract import (
     Connector,
     ConnectorInfo,
@@ -78,12 +79,8 @@ def order_status(order_status: int, refund_status: int) -> str:
     return STATUSES.get(order_status, f"status_{order_status}")
 
 
-def fen(value: Any, *, field: str) -> int:
-    return yuan_to_fen(value, field=field, connector=CONNECTOR)
-
-
-def china_time(value: Any, *, field: str) -> datetime | None:
-    return _china_time(value, field=field, connector=CONNECTOR)
+fen = partial(yuan_to_fen, connector=CONNECTOR)
+china_time = partial(_china_time, connector=CONNECTOR)
 
 
 def phone_index(ciphertext: str) -> str | None:
@@ -273,15 +270,16 @@ class PinduoduoConnector(Connector):
         if "window" in state:
             start, end = (int(v) for v in state["window"])
             return self._page(start, end, int(state["page"]), int(state["total"]), ceiling)
-        if "through" in state:
-            through = int(state["through"])
-            start = through - OVERLAP if state.get("caught_up") else through
-        else:
-            start = now - int(self.history_days * 86400)
-        end = min(ceiling, start + MAX_WINDOW)
+        start, end = windows.next_window(
+            state,
+            now=now,
+            lag=LAG,
+            overlap=OVERLAP,
+            history_days=self.history_days,
+            longest=MAX_WINDOW,
+        )
         if end <= start:
-            through = int(state.get("through", start))
-            return Page(records=(), cursor={"through": through, "caught_up": True}, more=False)
+            return windows.caught_up(state, start)
         return self._page(start, end, 0, 0, ceiling)
 
     def _page(self, start: int, end: int, page: int, total: int, ceiling: int) -> Page:

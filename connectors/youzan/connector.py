@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from connectors.youzan.client import (
@@ -34,6 +35,7 @@ from connectors.youzan.client import (
 )
 from vault.errors import ConfigError, PlatformProtocolError
 from vault.records import Order, OrderItem
+from vault.sync import windows
 from vault.sync.contract import (
     Connector,
     ConnectorInfo,
@@ -78,12 +80,8 @@ def order_status(status: str, refund_state: int) -> str:
     return STATUSES.get(status, status.lower())
 
 
-def fen(value: Any, *, field: str) -> int:
-    return yuan_to_fen(value, field=field, connector=CONNECTOR)
-
-
-def china_time(value: Any, *, field: str) -> datetime | None:
-    return _china_time(value, field=field, connector=CONNECTOR)
+fen = partial(yuan_to_fen, connector=CONNECTOR)
+china_time = partial(_china_time, connector=CONNECTOR)
 
 
 def wire_time(ts: float) -> str:
@@ -285,15 +283,16 @@ class YouzanConnector(Connector):
             start, end = (int(v) for v in state["window"])
             page_no, total, top = int(state["page"]), int(state["total"]), state.get("top")
         else:
-            if "through" in state:
-                through = int(state["through"])
-                start = through - OVERLAP if state.get("caught_up") else through
-            else:
-                start = now - int(self.history_days * 86400)
-            end = min(ceiling, start + WINDOW)
+            start, end = windows.next_window(
+                state,
+                now=now,
+                lag=LAG,
+                overlap=OVERLAP,
+                history_days=self.history_days,
+                longest=WINDOW,
+            )
             if end <= start:
-                through = int(state.get("through", start))
-                return Page(records=(), cursor={"through": through, "caught_up": True}, more=False)
+                return windows.caught_up(state, start)
             page_no, total, top = 1, -1, None
         data = self._trades(start, end, page_no)
         seen = self._total(data)

@@ -215,7 +215,7 @@ class TokenSlot(Generic[T]):
         self._clock = clock
         self._lease = lease
         self._lock = threading.RLock()
-        self.fetches = 0  # how many times ``fetch`` ran (tests read it)
+        self.fetches = 0  # how many times a fetch ran, failed ones included (tests read it)
 
     @property
     def lease(self) -> Lease[T] | None:

@@ -3,22 +3,38 @@
 PostgreSQL comes from ``VAULT_TEST_PG_URL`` (default: the local server, database ``test``); each
 test gets a schema of its own. Where PostgreSQL is unreachable the PostgreSQL variants skip with
 the reason, except under ``CI=true``, where they fail: CI never silently skips them.
+
+A new vault is not migrated step by step in every test: each worker runs the migrations once per
+database kind, into a template, and ``Vault.init`` copies the template into the test's empty
+database (SQLite: the backup API copies the migrated file; PostgreSQL: the template schema's dump
+is replayed into the test's schema). The migrations themselves are tested in
+``tests/store/test_migrations.py``, which calls ``vault.store.migrate`` directly.
+``VAULT_TEST_MIGRATE=1`` turns the copy off.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+import vault.vault as vault_module
 from vault import Vault
 from vault.session import Session
+from vault.store import migrate
+from vault.store.engine import make_engine
 
 PG_URL = os.environ.get("VAULT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -52,9 +68,188 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
+class TemplateMigrate:
+    """Stands in for ``vault.store.migrate`` inside ``vault.vault``: ``upgrade`` of an empty
+    database to head copies this worker's migrated template instead of running the migrations.
+
+    SQLite: the backup API copies a migrated file into the test's database. PostgreSQL: a
+    migrated schema of this worker's pool is renamed to the test's (empty) schema; the pool is
+    refilled when a test ends by emptying its schema (the template's rows put back) and renaming
+    it back, or, when the pool is empty, by replaying the template's dump. Anything else (a
+    partial upgrade, a database that holds tables) runs the real migrations.
+    """
+
+    require_current = staticmethod(migrate.require_current)
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self._sqlite: Path | None = None
+        self._pg: _PostgresTemplate | bool | None = None
+        self._pool: list[str] = []
+
+    def upgrade(self, engine: Engine, revision: str = "head") -> None:
+        if revision != "head" or inspect(engine).get_table_names():
+            migrate.upgrade(engine, revision)
+        elif engine.dialect.name == "sqlite":
+            self._copy_sqlite(engine)
+        elif engine.dialect.name == "postgresql" and (template := self._postgres()) is not None:
+            self._copy_postgres(engine, template)
+        else:
+            migrate.upgrade(engine, revision)
+
+    def _copy_sqlite(self, engine: Engine) -> None:
+        if self._sqlite is None:
+            path = self.workdir / "template.db"
+            template = make_engine(f"sqlite:///{path}")
+            migrate.upgrade(template)
+            template.dispose()
+            self._sqlite = path
+        source = sqlite3.connect(self._sqlite)
+        try:
+            with engine.connect() as connection:
+                source.backup(connection.connection.driver_connection)  # type: ignore[arg-type]
+        finally:
+            source.close()
+
+    def _postgres(self) -> _PostgresTemplate | None:
+        if self._pg is None:
+            self._pg = _PostgresTemplate.dump() or False
+        return self._pg or None
+
+    def _copy_postgres(self, engine: Engine, template: _PostgresTemplate) -> None:
+        with engine.begin() as connection:
+            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+            driver: Any = connection.connection.driver_connection
+            if self._pool:
+                pooled = self._pool.pop()
+                driver.execute(
+                    f'DROP SCHEMA "{schema}"; ALTER SCHEMA "{pooled}" RENAME TO "{schema}"'
+                )
+            else:
+                driver.execute(template.script.replace("{schema}", schema))
+
+    def recycle(self, admin: Engine, schema: str) -> bool:
+        """Empty ``schema`` back to the template and keep it in the pool; False when it is not
+        a vault schema at head (a migration test's) or cannot be emptied now."""
+        template = self._pg if isinstance(self._pg, _PostgresTemplate) else None
+        if template is None:
+            return False
+        try:
+            with admin.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+                tables = connection.execute(
+                    text(
+                        "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
+                    ),
+                    {"s": schema},
+                ).scalars()
+                if set(tables) != set(template.tables):
+                    return False
+                version = connection.execute(
+                    text(f'SELECT version_num FROM "{schema}".alembic_version')  # noqa: S608
+                ).scalar_one_or_none()
+                if version != migrate.head_revision():
+                    return False
+                pooled = f"pool_{uuid.uuid4().hex[:16]}"
+                driver: Any = connection.connection.driver_connection
+                driver.execute(template.reset.replace("{schema}", schema))
+                driver.execute(f'ALTER SCHEMA "{schema}" RENAME TO "{pooled}"')
+        except Exception:
+            return False
+        self._pool.append(pooled)
+        return True
+
+    def close(self) -> None:
+        if not self._pool:
+            return
+        admin = create_engine(PG_URL)
+        with admin.begin() as connection:
+            for schema in self._pool:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class _PostgresTemplate:
+    """The migrated schema as SQL (its name a ``{schema}`` placeholder): the whole ``script``,
+    its ``tables`` and the ``reset`` that empties a used copy back to the template's rows."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.tables = re.findall(r"^CREATE TABLE \{schema\}\.(\w+) \(", script, re.MULTILINE)
+        rows = [
+            line
+            for line in script.splitlines()
+            if line.startswith(("INSERT INTO ", "SELECT pg_catalog.setval("))
+        ]
+        self.reset = "\n".join(
+            [
+                "SET LOCAL session_replication_role = replica;",  # no FK order to respect
+                *(f"DELETE FROM {{schema}}.{table};" for table in self.tables),  # noqa: S608
+                *rows,
+            ]
+        )
+
+    @classmethod
+    def dump(cls) -> _PostgresTemplate | None:
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            return None
+        schema = f"vault_template_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_URL)
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+            template = make_engine(url.render_as_string(hide_password=False))
+            migrate.upgrade(template)
+            template.dispose()
+            libpq = make_url(PG_URL).set(drivername="postgresql")
+            dumped = subprocess.run(
+                [
+                    pg_dump,
+                    "--schema",
+                    schema,
+                    "--inserts",
+                    "--no-owner",
+                    "--no-privileges",
+                    "--dbname",
+                    libpq.render_as_string(hide_password=False),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+        if dumped.returncode != 0:
+            return None
+        # Left out: psql meta-commands (pg_dump 15.14+ writes \restrict), session settings
+        # (they would outlive the copy on a pooled connection) and the schema, which exists.
+        kept = [
+            line
+            for line in dumped.stdout.splitlines()
+            if not re.match(r"(SET |SELECT pg_catalog.set_config|CREATE SCHEMA |\\)", line)
+        ]
+        return cls("\n".join(kept).replace(schema, "{schema}"))
+
+
+@pytest.fixture(scope="session")
+def template_migrate() -> Iterator[TemplateMigrate]:
+    workdir = Path(tempfile.mkdtemp(prefix="vault-template-"))
+    migrator = TemplateMigrate(workdir)
+    try:
+        yield migrator
+    finally:
+        migrator.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 @pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh, empty PostgreSQL schema, dropped afterwards."""
+def pg_schema_url(template_migrate: TemplateMigrate) -> Iterator[str]:
+    """A URL whose search_path is a fresh, empty PostgreSQL schema, dropped (or, when a vault
+    was made in it, emptied into the template pool) afterwards."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(PG_URL)
@@ -64,9 +259,19 @@ def pg_schema_url() -> Iterator[str]:
     try:
         yield url.render_as_string(hide_password=False)
     finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if not template_migrate.recycle(admin, schema):
+            with admin.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _init_copies_the_migrated_template(
+    template_migrate: TemplateMigrate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Vault.init`` (also through the CLI in this process) copies the migrated template."""
+    if os.environ.get("VAULT_TEST_MIGRATE") != "1":
+        monkeypatch.setattr(vault_module, "migrate", template_migrate)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,6 +17,7 @@ import structlog
 from vault import hookspecs
 
 if TYPE_CHECKING:
+    from vault.sandbox import Sandbox
     from vault.sync import Connector
 
 ENTRY_POINT_GROUP = "vault"
@@ -93,3 +94,23 @@ def connector_classes() -> dict[str, tuple[type[Connector], str]]:
     _contribution_errors.clear()
     _contribution_errors.update(refused)
     return found
+
+
+def sandbox_class(name: str) -> type[Sandbox]:
+    """The emulator class of connector ``name`` (its ``sandbox`` attribute, ``module:Class``):
+    the one way the library (``vault sandbox``, the demo) reaches a connector's sandbox."""
+    from vault.errors import ConfigError
+    from vault.sandbox import Sandbox
+
+    connectors = connector_classes()
+    if name not in connectors:
+        known = ", ".join(sorted(connectors)) or "none installed"
+        raise ConfigError(f"no connector named {name!r} (connectors: {known})")
+    target = connectors[name][0].sandbox
+    if not target:
+        raise ConfigError(f"connector {name!r} ships no sandbox")
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Sandbox)):
+        raise ConfigError(f"connector {name!r}: {target} is not a vault.sandbox.Sandbox")
+    return cls

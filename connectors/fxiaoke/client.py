@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -41,6 +41,7 @@ from vault.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from vault.sync.http import Lease, TokenSlot, json_answer, mapped_transport_errors
 
 TOKEN_PATH = "/cgi/corpAccessToken/get/V2"  # noqa: S105  (a path, not a secret)
 TOKEN_MARGIN = 180.0
@@ -180,31 +181,22 @@ class _Pacer:
             self._sleep(max(pause, 0.001))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Token:
     value: str
     corp_id: str
-    refresh_at: float  # clock time after which a new token is fetched
 
 
-@dataclass(slots=True)
-class _TokenSlot:
-    """Where one app's token for one tenant lives, with the lock of its single fetch."""
-
-    token: _Token | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-_SLOTS: dict[tuple[str, str, str], _TokenSlot] = {}
+_SLOTS: dict[tuple[str, str, str], TokenSlot[_Token]] = {}
 _SLOTS_LOCK = threading.Lock()
 
 
-def _shared_slot(base_url: str, app_id: str, permanent_code: str) -> _TokenSlot:
+def _shared_slot(base_url: str, app_id: str, permanent_code: str) -> TokenSlot[_Token]:
     """The process-wide slot of (host, app, tenant): every client of the same tenant in this
     process (one per sync run) shares one token, as Fenxiang asks (≤10 token calls a minute)."""
     tenant = hashlib.sha256(permanent_code.encode("utf-8")).hexdigest()
     with _SLOTS_LOCK:
-        return _SLOTS.setdefault((base_url, app_id, tenant), _TokenSlot())
+        return _SLOTS.setdefault((base_url, app_id, tenant), TokenSlot(clock=time.monotonic))
 
 
 class FxiaokeClient:
@@ -246,7 +238,7 @@ class FxiaokeClient:
         self._slot = (
             _shared_slot(self.base_url, app_id, permanent_code)
             if clock is time.monotonic
-            else _TokenSlot()
+            else TokenSlot(clock=clock)
         )
         self._pacer = _Pacer(calls_per_window, clock=clock, sleep=sleep)
         self.token_fetches = 0  # how many times the token endpoint was called
@@ -259,26 +251,15 @@ class FxiaokeClient:
     def token(self) -> _Token:
         """The current token, fetched when there is none or it is about to expire.
 
-        One fetch at a time: callers that find the lock held wait for that fetch and use its
-        token (the token endpoint refuses concurrent calls and allows about 10 a minute)."""
-        slot = self._slot
-        current = slot.token
-        if current is not None and self._clock() < current.refresh_at:
-            return current
-        with slot.lock:
-            current = slot.token
-            if current is not None and self._clock() < current.refresh_at:
-                return current
-            slot.token = self._fetch_token()
-            return slot.token
+        One fetch at a time: callers that find a fetch under way wait for it and use its token
+        (the token endpoint refuses concurrent calls and allows about 10 a minute)."""
+        return self._slot.get(self._fetch_token)
 
     def invalidate(self, stale: _Token) -> None:
         """Forget ``stale`` (the platform said it expired) unless another thread replaced it."""
-        with self._slot.lock:
-            if self._slot.token is stale:
-                self._slot.token = None
+        self._slot.invalidate(stale)
 
-    def _fetch_token(self) -> _Token:
+    def _fetch_token(self) -> Lease[_Token]:
         self.token_fetches += 1
         started = self._clock()
         answer = self._post(TOKEN_PATH, dict(self._credentials))
@@ -300,7 +281,7 @@ class FxiaokeClient:
                 connector=self.connector,
             )
         margin = min(TOKEN_MARGIN, float(expires) / 2)
-        return _Token(value, corp_id, started + float(expires) - margin)
+        return Lease(_Token(value, corp_id), started + float(expires), margin)
 
     # --- business calls ------------------------------------------------------------------
 
@@ -330,42 +311,9 @@ class FxiaokeClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        try:
+        with mapped_transport_errors(connector=self.connector, what=path):
             response = self._http.post(path, json=body, params={"thirdTraceId": str(uuid.uuid4())})
-        except httpx.TimeoutException as exc:
-            raise PlatformUnavailable(
-                f"{path}: no answer within the timeout ({type(exc).__name__})",
-                connector=self.connector,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable(
-                f"{path}: connection failed ({type(exc).__name__})", connector=self.connector
-            ) from exc
-        if response.status_code == 429:
-            raise PlatformRateLimited(
-                f"{path}: HTTP 429 from the gateway",
-                connector=self.connector,
-                code="HTTP 429",
-                retry_after=_retry_after(response),
-            )
-        if response.status_code >= 500:
-            raise PlatformUnavailable(
-                f"{path}: HTTP {response.status_code} from the gateway",
-                connector=self.connector,
-                code=f"HTTP {response.status_code}",
-            )
-        if response.status_code != 200:
-            raise PlatformProtocolError(
-                f"{path}: HTTP {response.status_code}; Fenxiang answers every call with 200",
-                connector=self.connector,
-                code=f"HTTP {response.status_code}",
-            )
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise PlatformProtocolError(
-                f"{path}: the answer is not JSON", connector=self.connector
-            ) from exc
+        answer = json_answer(response, connector=self.connector, what=path)
         if not isinstance(answer, dict) or not isinstance(answer.get("errorCode"), int):
             raise PlatformProtocolError(
                 f"{path}: the answer has no integer errorCode", connector=self.connector
@@ -382,10 +330,3 @@ class FxiaokeClient:
             trace_id=trace if isinstance(trace, str) else None,
             connector=self.connector,
         )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None

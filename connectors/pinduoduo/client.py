@@ -44,8 +44,8 @@ from vault.errors import (
     PlatformQuotaExhausted,
     PlatformRateLimited,
     PlatformRejected,
-    PlatformUnavailable,
 )
+from vault.sync.http import Lease, TokenSlot, json_answer, mapped_transport_errors
 
 CONNECTOR = "pinduoduo"
 ROUTER_PATH = "/api/router"
@@ -125,7 +125,7 @@ class PddClient:
         self.url = base_url.rstrip("/") + ROUTER_PATH
         self.client_id = client_id
         self._secret = client_secret
-        self.token = token
+        self._slot: TokenSlot[Token] = TokenSlot(self._refreshed, clock=clock, lease=_lease(token))
         self.throttle_codes = frozenset(throttle_codes)
         self.sign_error_code = sign_error_code
         self.quota_code = quota_code
@@ -135,6 +135,12 @@ class PddClient:
 
     def close(self) -> None:
         self._http.close()
+
+    @property
+    def token(self) -> Token:
+        lease = self._slot.lease
+        assert lease is not None  # seeded with the configured token, replaced, never emptied
+        return lease.value
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -163,8 +169,8 @@ class PddClient:
         :class:`PlatformAuthFailed`.
         """
         business = business or {}
-        if api not in TOKEN_APIS and self._expiring():
-            self.refresh()
+        if api not in TOKEN_APIS:
+            self._slot.get()  # refreshed first when it is about to expire
         try:
             return self._call_once(api, business)
         except _TokenRefused:
@@ -184,6 +190,9 @@ class PddClient:
 
     def refresh(self) -> Token:
         """Exchange the refresh token for a new access token (``pdd.pop.auth.token.refresh``)."""
+        return self._slot.renew()
+
+    def _refreshed(self) -> Lease[Token]:
         if not self.token.refresh_token:
             raise PlatformAuthFailed(
                 "the access token expired and no refresh token is configured",
@@ -193,47 +202,21 @@ class PddClient:
         payload = self.call(
             "pdd.pop.auth.token.refresh", {"refresh_token": self.token.refresh_token}
         )
-        self.token = _token_from(payload, fallback_refresh=self.token.refresh_token)
+        token = _token_from(payload, fallback_refresh=self.token.refresh_token)
         self.refreshes += 1
-        return self.token
+        return _lease(token)
 
     def create_token(self, code: str) -> Token:
         """Exchange an authorisation code for tokens (``pdd.pop.auth.token.create``)."""
-        self.token = _token_from(self.call("pdd.pop.auth.token.create", {"code": code}))
-        return self.token
-
-    def _expiring(self) -> bool:
-        expires_at = self.token.expires_at
-        return expires_at is not None and self.clock() >= expires_at - REFRESH_MARGIN
+        token = _token_from(self.call("pdd.pop.auth.token.create", {"code": code}))
+        self._slot.put(_lease(token))
+        return token
 
     def _call_once(self, api: str, business: Mapping[str, Any]) -> dict[str, Any]:
         params = self.signed_params(api, business)
-        try:
+        with mapped_transport_errors(connector=CONNECTOR, what=api):
             response = self._http.post(self.url, data=params)
-        except httpx.TimeoutException as exc:
-            raise PlatformUnavailable(f"{api}: timed out", connector=CONNECTOR) from exc
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable(
-                f"{api}: connection failed ({type(exc).__name__})", connector=CONNECTOR
-            ) from exc
-        if response.status_code == 429:
-            raise PlatformRateLimited(
-                f"{api}: HTTP 429",
-                connector=CONNECTOR,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
-            )
-        if response.status_code >= 500:
-            raise PlatformUnavailable(f"{api}: HTTP {response.status_code}", connector=CONNECTOR)
-        if response.status_code != 200:
-            raise PlatformProtocolError(
-                f"{api}: unexpected HTTP {response.status_code}", connector=CONNECTOR
-            )
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise PlatformProtocolError(
-                f"{api}: the answer is not JSON", connector=CONNECTOR
-            ) from exc
+        body = json_answer(response, connector=CONNECTOR, what=api)
         if not isinstance(body, dict):
             raise PlatformProtocolError(f"{api}: the answer is not an object", connector=CONNECTOR)
         if "error_response" in body:
@@ -273,11 +256,8 @@ class _TokenRefused(Exception):
     """Internal: the platform answered 10019; the client refreshes once."""
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+def _lease(token: Token) -> Lease[Token]:
+    return Lease(token, token.expires_at, REFRESH_MARGIN)
 
 
 def _token_from(payload: Mapping[str, Any], fallback_refresh: str | None = None) -> Token:

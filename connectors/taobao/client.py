@@ -18,12 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -35,13 +33,11 @@ from vault.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from vault.sync import values
+from vault.sync.http import json_answer, mapped_transport_errors
+from vault.sync.values import CHINA, CHINA_TIME_FORMAT, china_text
 
-try:
-    CHINA = ZoneInfo("Asia/Shanghai")
-except ZoneInfoNotFoundError:  # no tz database: China has kept UTC+8 without DST since 1991
-    CHINA = timezone(timedelta(hours=8), "CST")  # type: ignore[assignment]
-
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+TIME_FORMAT = CHINA_TIME_FORMAT
 SIGN_METHODS = ("md5", "hmac", "hmac-sha256")
 ROUTER_PATH = "/router/rest"
 API_VERSION = "2.0"
@@ -75,9 +71,7 @@ def sign(params: Mapping[str, str], secret: str, method: str) -> str:
 
 def format_time(moment: datetime) -> str:
     """``moment`` as TOP writes times: ``yyyy-MM-dd HH:mm:ss`` in China time."""
-    if moment.tzinfo is None:
-        raise ValueError("a naive datetime is ambiguous: give it a time zone")
-    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
+    return china_text(moment)
 
 
 def parse_time(text: str) -> datetime:
@@ -86,16 +80,13 @@ def parse_time(text: str) -> datetime:
 
 
 def yuan_to_fen(text: str | int | float | None) -> int:
-    """``"200.07"`` (yuan, 2 decimals, as TOP sends money) as 20007 fen, without floats."""
-    if text is None or text == "":
-        return 0
-    raw = str(text).strip()
-    negative = raw.startswith("-")
-    whole, _, frac = raw.lstrip("+-").partition(".")
-    if (whole and not whole.isdigit()) or (frac and not frac.isdigit()) or len(frac) > 2:
-        raise ValueError("not a yuan amount with at most 2 decimals")
-    fen = int(whole or "0") * 100 + int((frac + "00")[:2])
-    return -fen if negative else fen
+    """``"200.07"`` (yuan, 2 decimals, as TOP sends money) as 20007 fen, without floats; TOP
+    leaves zero amounts out, so an absent one is 0. ``ValueError`` for anything else (the
+    connector names the trade)."""
+    try:
+        return values.yuan_to_fen(text, field="amount", connector="taobao", missing=0)
+    except PlatformProtocolError as exc:
+        raise ValueError("not a yuan amount with at most 2 decimals") from exc
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -221,35 +212,9 @@ class TopClient:
         self, method: str, params: Mapping[str, str], *, session: str | None = None
     ) -> dict[str, Any]:
         form = self.signed(method, params, session=session)
-        try:
+        with mapped_transport_errors(connector=self.connector, what=method):
             answer = self._http.post(self.url, data=form)
-        except httpx.TimeoutException:
-            raise PlatformUnavailable(f"{method} timed out", connector=self.connector) from None
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable(
-                f"{method}: connection failed ({type(exc).__name__})", connector=self.connector
-            ) from None
-        if answer.status_code >= 500:
-            raise PlatformUnavailable(
-                f"{method}: HTTP {answer.status_code}", connector=self.connector
-            )
-        if answer.status_code == 429:
-            retry = answer.headers.get("Retry-After")
-            raise PlatformRateLimited(
-                f"{method}: HTTP 429",
-                connector=self.connector,
-                retry_after=float(retry) if retry and retry.isdigit() else None,
-            )
-        if answer.status_code != 200:
-            raise PlatformProtocolError(
-                f"{method}: HTTP {answer.status_code} (TOP answers 200)", connector=self.connector
-            )
-        try:
-            body = json.loads(answer.content)
-        except ValueError:
-            raise PlatformProtocolError(
-                f"{method}: the answer is not JSON", connector=self.connector
-            ) from None
+        body = json_answer(answer, connector=self.connector, what=method)
         if not isinstance(body, dict):
             raise PlatformProtocolError(
                 f"{method}: the answer is not an object", connector=self.connector

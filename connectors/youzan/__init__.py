@@ -1,6 +1,6 @@
 """Youzan cloud connector: tokens, customers by yz_open_id, orders by update time, a sandbox."""
 
 from connectors.youzan.client import YouzanClient
-from connectors.youzan.plugin import YouzanConnector
+from connectors.youzan.connector import YouzanConnector
 
 __all__ = ["YouzanClient", "YouzanConnector"]

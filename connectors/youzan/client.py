@@ -42,6 +42,7 @@ from vault.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from vault.sync.http import Lease, TokenSlot, json_answer, mapped_transport_errors
 
 CONNECTOR = "youzan"
 TOKEN_PATH = "/auth/token"  # noqa: S105  (a path, not a password)
@@ -88,9 +89,8 @@ class YouzanClient:
         self.throttle_codes = frozenset(throttle_codes)
         self.clock = clock
         self._http = http or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
-        self.access_token: str | None = None
-        self.expires_at: float | None = None
-        self.token_requests = 0  # calls of the token endpoint (tests read it)
+        self._slot: TokenSlot[str] = TokenSlot(self._fetch_token, clock=clock)
+        self._renewing = False
 
     def close(self) -> None:
         self._http.close()
@@ -99,17 +99,35 @@ class YouzanClient:
 
     def token(self, *, renew: bool = False) -> str:
         """The shop's access token: cached; a new one when ``renew`` or about to expire."""
-        if (
-            self.access_token
-            and not renew
-            and (self.expires_at is None or self.clock() < self.expires_at - REFRESH_MARGIN)
-        ):
-            return self.access_token
+        if not renew:
+            return self._slot.get()
+        self._renewing = True  # the silent grant asks for a new token, not the cached one
+        try:
+            return self._slot.renew()
+        finally:
+            self._renewing = False
+
+    @property
+    def access_token(self) -> str | None:
+        lease = self._slot.lease
+        return None if lease is None else lease.value
+
+    @property
+    def expires_at(self) -> float | None:
+        lease = self._slot.lease
+        return None if lease is None else lease.expires_at
+
+    @property
+    def token_requests(self) -> int:
+        """Calls of the token endpoint (tests read it)."""
+        return self._slot.fetches
+
+    def _fetch_token(self) -> Lease[str]:
         body: dict[str, Any] = {"client_id": self.client_id, "client_secret": self._secret}
         if self.refresh_token:
             body |= {"authorize_type": "refresh_token", "refresh_token": self.refresh_token}
         elif self.authorize_type == "silent":
-            body |= {"authorize_type": "silent", "grant_id": self.kdt_id, "refresh": renew}
+            body |= {"authorize_type": "silent", "grant_id": self.kdt_id, "refresh": self._renewing}
         else:
             if not self._code:
                 raise PlatformAuthFailed(
@@ -121,7 +139,6 @@ class YouzanClient:
                 "redirect_uri": self._redirect_uri or "",
             }
             self._code = None  # a code is good once
-        self.token_requests += 1
         answer = self._post(self.base_url + TOKEN_PATH, body, what="auth/token")
         if not isinstance(answer, dict) or answer.get("success") is not True:
             code = answer.get("code") if isinstance(answer, dict) else None
@@ -141,15 +158,13 @@ class YouzanClient:
         assert isinstance(data, dict)
         expires = data.get("expires")
         # ``expires`` is [U]: milliseconds since the epoch in observed answers; seconds accepted
+        expires_at: float | None = None
         if isinstance(expires, int | float) and expires > 0:
-            self.expires_at = expires / 1000 if expires > 10**11 else float(expires)
-        else:
-            self.expires_at = None
+            expires_at = expires / 1000 if expires > 10**11 else float(expires)
         refresh = data.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             self.refresh_token = refresh
-        self.access_token = token
-        return token
+        return Lease(token, expires_at, REFRESH_MARGIN)
 
     # --- API calls ---------------------------------------------------------------------------
 
@@ -176,35 +191,11 @@ class YouzanClient:
     def _post(
         self, url: str, body: Mapping[str, Any], *, what: str, token: str | None = None
     ) -> Any:
-        try:
+        with mapped_transport_errors(connector=CONNECTOR, what=what):
             response = self._http.post(
                 url, json=body, params={"access_token": token} if token else None
             )
-        except httpx.TimeoutException as exc:
-            raise PlatformUnavailable(f"{what}: timed out", connector=CONNECTOR) from exc
-        except httpx.TransportError as exc:
-            raise PlatformUnavailable(
-                f"{what}: connection failed ({type(exc).__name__})", connector=CONNECTOR
-            ) from exc
-        if response.status_code == 429:
-            retry_after = response.headers.get("Retry-After")
-            try:
-                wait = float(retry_after) if retry_after is not None else None
-            except ValueError:
-                wait = None
-            raise PlatformRateLimited(f"{what}: HTTP 429", connector=CONNECTOR, retry_after=wait)
-        if response.status_code >= 500:
-            raise PlatformUnavailable(f"{what}: HTTP {response.status_code}", connector=CONNECTOR)
-        if response.status_code != 200:
-            raise PlatformProtocolError(
-                f"{what}: unexpected HTTP {response.status_code}", connector=CONNECTOR
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise PlatformProtocolError(
-                f"{what}: the answer is not JSON", connector=CONNECTOR
-            ) from exc
+        return json_answer(response, connector=CONNECTOR, what=what)
 
     @staticmethod
     def _gateway_code(answer: Any, api: str) -> int | None:

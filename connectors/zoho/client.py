@@ -56,6 +56,7 @@ from vault.errors import (
     PlatformRejected,
     PlatformUnavailable,
 )
+from vault.sync.http import Lease, TokenSlot, mapped_transport_errors, retry_after
 
 API_PREFIX: Final = "/crm/v8"
 TOKEN_PATH: Final = "/oauth/v2/token"  # noqa: S105  (a URL path, not a secret)
@@ -149,30 +150,24 @@ class ZohoClient:
             transport=transport,
         )
         self._in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
-        self._token_lock = threading.Lock()
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self.token_refreshes = 0  # how many access tokens this client obtained
+        self._slot: TokenSlot[str] = TokenSlot(self._refresh, clock=clock)
 
     # --- the token ---------------------------------------------------------------------------
 
+    @property
+    def token_refreshes(self) -> int:
+        """How many access tokens this client obtained."""
+        return self._slot.fetches
+
     def _current_token(self) -> str:
-        with self._token_lock:
-            if self._token is None or self._expires_at - self._clock() < self._refresh_margin:
-                self._refresh_locked()
-            assert self._token is not None
-            return self._token
+        return self._slot.get()
 
     def _refresh_after_rejection(self, rejected: str) -> str:
         """A call was refused with ``rejected``: get a new token, unless another thread already
         replaced that one, in which case the replacement is tried."""
-        with self._token_lock:
-            if self._token == rejected or self._token is None:
-                self._refresh_locked()
-            assert self._token is not None
-            return self._token
+        return self._slot.renew(rejected)
 
-    def _refresh_locked(self) -> None:
+    def _refresh(self) -> Lease[str]:
         url = self._accounts_url + TOKEN_PATH
         form = {
             "grant_type": "refresh_token",
@@ -180,11 +175,11 @@ class ZohoClient:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
-        with self._in_flight:
-            try:
-                response = self._http.post(url, data=form)
-            except httpx.TransportError as error:
-                raise self._transport_error("POST", TOKEN_PATH, error) from error
+        with (
+            self._in_flight,
+            mapped_transport_errors(connector=self._connector, what=f"POST {TOKEN_PATH}"),
+        ):
+            response = self._http.post(url, data=form)
         if response.status_code >= 500:
             raise PlatformUnavailable(
                 f"POST {TOKEN_PATH} answered HTTP {response.status_code}",
@@ -226,9 +221,7 @@ class ZohoClient:
                 f"POST {TOKEN_PATH} answered without a numeric expires_in",
                 connector=self._connector,
             )
-        self._token = token
-        self._expires_at = self._clock() + float(expires_in)
-        self.token_refreshes += 1
+        return Lease(token, self._clock() + float(expires_in), self._refresh_margin)
 
     # --- one call ----------------------------------------------------------------------------
 
@@ -262,17 +255,17 @@ class ZohoClient:
         headers: Mapping[str, str] | None,
     ) -> httpx.Response:
         request_headers = {"Authorization": f"{AUTH_SCHEME} {token}", **(headers or {})}
-        with self._in_flight:
-            try:
-                return self._http.request(
-                    method,
-                    self._api_url + path,
-                    params=dict(params) if params else None,
-                    json=json,
-                    headers=request_headers,
-                )
-            except httpx.TransportError as error:
-                raise self._transport_error(method, path, error) from error
+        with (
+            self._in_flight,
+            mapped_transport_errors(connector=self._connector, what=f"{method} {path}"),
+        ):
+            return self._http.request(
+                method,
+                self._api_url + path,
+                params=dict(params) if params else None,
+                json=json,
+                headers=request_headers,
+            )
 
     def _answer(self, response: httpx.Response, method: str, path: str, *, batch: bool) -> Answer:
         status = response.status_code
@@ -306,7 +299,7 @@ class ZohoClient:
                 f"{where}: API credits or concurrency exhausted",
                 connector=self._connector,
                 code=code or "TOO_MANY_REQUESTS",
-                retry_after=_retry_after(response),
+                retry_after=retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500:
             return PlatformUnavailable(where, connector=self._connector, code=code)
@@ -360,19 +353,6 @@ class ZohoClient:
         code = body.get("code") if isinstance(body, dict) else None
         return code if isinstance(code, str) else None
 
-    def _transport_error(
-        self, method: str, path: str, error: httpx.TransportError
-    ) -> ConnectorError:
-        if isinstance(error, httpx.TimeoutException):
-            reason = "timed out"
-        elif isinstance(error, httpx.ConnectError):
-            reason = "could not connect"
-        elif isinstance(error, httpx.RemoteProtocolError):
-            reason = "connection dropped without an answer"
-        else:
-            reason = f"transport failed ({type(error).__name__})"
-        return PlatformUnavailable(f"{method} {path}: {reason}", connector=self._connector)
-
     def close(self) -> None:
         self._http.close()
 
@@ -398,21 +378,6 @@ def _about(body: dict[str, Any] | None) -> str:
     if isinstance(details.get("limit"), int):
         return f" (limit {details['limit']})"
     return ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (Zoho documents none; a proxy may send one)."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _server_time(response: httpx.Response) -> datetime | None:

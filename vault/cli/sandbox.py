@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import click
 
 from vault.cli._base import cli
-from vault.errors import ConfigError
-from vault.sandbox import Sandbox
+from vault.plugins import sandbox_class
 
-
-def sandbox_class(name: str) -> type[Sandbox]:
-    """The emulator class of connector ``name`` (its ``sandbox`` attribute, ``module:Class``)."""
-    from vault.plugins import connector_classes
-
-    connectors = connector_classes()
-    if name not in connectors:
-        known = ", ".join(sorted(connectors)) or "none installed"
-        raise ConfigError(f"no connector named {name!r} (connectors: {known})")
-    target = connectors[name][0].sandbox
-    if not target:
-        raise ConfigError(f"connector {name!r} ships no sandbox")
-    module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Sandbox)):
-        raise ConfigError(f"connector {name!r}: {target} is not a vault.sandbox.Sandbox")
-    return cls
+__all__ = ["sandbox", "sandbox_class"]
 
 
 @cli.command()

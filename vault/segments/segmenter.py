@@ -32,8 +32,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete
 
+from vault.fields.region import city_name, province_name
 from vault.segments.expressions import FACTS, Facts, Predicate, compile_rule, names_in
-from vault.segments.region import city_name, province_name
 from vault.segments.rules import METRICS, SegmentRules
 from vault.segments.summary import PurchaseHistory
 from vault.store._bulk import BulkInsert

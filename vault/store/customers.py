@@ -14,13 +14,14 @@ import time
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BindParameter, Connection, Engine, bindparam, delete, insert, select, update
 
 from vault.crypto import BlindIndexer
 from vault.errors import Conflict, InvalidValue, NotFound
 from vault.fields import FieldCatalogue
+from vault.fields.region import region_of
 from vault.records import (
     Customer,
     FieldValue,
@@ -31,9 +32,6 @@ from vault.records import (
     OrderItem,
     Page,
 )
-from vault.segments import on_orders_changed
-from vault.segments.region import region_of
-from vault.segments.segmenter import Segmenter
 from vault.store._bulk import BulkInsert
 from vault.store._errors import mapped_store_errors
 from vault.store.engine import as_utc, utcnow
@@ -246,6 +244,14 @@ def check_tag(tag: str) -> str:
     return name
 
 
+class SegmentUpkeep(Protocol):
+    """What the store calls when customers' orders changed: the segments layer above it
+    (:class:`vault.segments.segmenter.Segmenter`), handed in by the vault, never imported."""
+
+    def refresh(self, connection: Connection, customer_ids: Iterable[str | None]) -> None:
+        """Bring these customers' segment state up to date, in the caller's transaction."""
+
+
 class CustomerStore:
     def __init__(
         self,
@@ -254,7 +260,7 @@ class CustomerStore:
         indexer: BlindIndexer,
         catalogue: FieldCatalogue,
         *,
-        segmenter: Segmenter | None = None,
+        segmenter: SegmentUpkeep,
     ) -> None:
         self._engine = engine
         self.segmenter = segmenter
@@ -458,7 +464,7 @@ class CustomerStore:
                     }
                 ],
             )
-        on_orders_changed(connection, [customer_id], segmenter=self.segmenter)
+        self.segmenter.refresh(connection, [customer_id])
 
     def add_identity(
         self,
@@ -692,7 +698,7 @@ class CustomerStore:
         """Insert or update an order, idempotent on (platform, shop, order id), and bring its
         customer's segments up to date in the same transaction."""
         pk, previous = self._write_order(connection, order, source=source)
-        on_orders_changed(connection, {order.customer_id, previous}, segmenter=self.segmenter)
+        self.segmenter.refresh(connection, {order.customer_id, previous})
         return pk
 
     def record_orders(
@@ -711,7 +717,7 @@ class CustomerStore:
                 pk, previous = self._write_order(connection, order, source=source)
                 pks.append(pk)
                 touched.update((order.customer_id, previous))
-            on_orders_changed(connection, touched, segmenter=self.segmenter)
+            self.segmenter.refresh(connection, touched)
             return pks
         with mapped_store_errors(f"recording {len(pending)} orders"):
             self._check_orders(connection, pending)
@@ -750,7 +756,7 @@ class CustomerStore:
             if items:
                 connection.execute(_ORDER_ITEMS_INSERT, items)
         touched = {o.customer_id for o in pending} | {stored[keys[i]][1] for i, _ in old}
-        on_orders_changed(connection, touched, segmenter=self.segmenter)
+        self.segmenter.refresh(connection, touched)
         return result
 
     def _check_orders(self, connection: Connection, batch: Sequence[Order]) -> None:

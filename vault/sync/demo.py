@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vault.session import Session
 
@@ -46,9 +47,10 @@ def demo_file_import(
 def demo_shop_sync(admin: Session, echo: Callable[[str], None], *, step: str) -> None:
     """Run the Youzan sandbox on loopback, sync its customers and orders into the vault through
     the connector and the sync engine, then sync again (incremental: nothing new)."""
-    from connectors.youzan.sandbox import YouzanSandbox
+    from vault.plugins import sandbox_class
 
-    with YouzanSandbox(seed=7, records=200, span_days=2) as sandbox:
+    youzan: Any = sandbox_class("youzan")  # through the plugin manager (tests/test_layers.py)
+    with youzan(seed=7, records=200, span_days=2) as sandbox:
         echo(f"{step} A shop: the Youzan emulator on {sandbox.url} (its real protocol:")
         echo(
             "   tokens, envelopes, paging, masked and encrypted buyer fields), `vault sync youzan`:"

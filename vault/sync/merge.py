@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from vault.errors import Conflict, NotFound
-from vault.segments import on_orders_changed
 from vault.store.customers import IDENTITY_INDEX_PREFIX, CustomerStore
 from vault.store.engine import as_utc, utcnow
 from vault.store.schema import (
@@ -139,7 +138,7 @@ def merge(
     connection.execute(
         update(orders).where(orders.c.customer_id == merged_id).values(customer_id=survivor_id)
     )
-    on_orders_changed(connection, [merged_id, survivor_id], segmenter=store.segmenter)
+    store.segmenter.refresh(connection, [merged_id, survivor_id])
     moved_interactions = _move_interactions(connection, store, merged_id, survivor_id)
 
     # tags, sources, platform handles
@@ -364,7 +363,7 @@ def unmerge(connection: Connection, store: CustomerStore, merge_id: int, *, by: 
             .where(orders.c.id.in_(snapshot["orders"]), orders.c.customer_id == survivor_id)
             .values(customer_id=merged_id)
         )
-        on_orders_changed(connection, [merged_id, survivor_id], segmenter=store.segmenter)
+        store.segmenter.refresh(connection, [merged_id, survivor_id])
     for interaction_id in snapshot["interactions"]:
         _move_interaction(connection, store, interaction_id, survivor_id, merged_id)
     for tag_id in snapshot["tags_added"]:

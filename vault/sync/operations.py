@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, func, select
 
@@ -38,6 +38,9 @@ from vault.sync.merge import MergeResult
 from vault.sync.report import ImportReport, SyncReport
 from vault.sync.retry import SyncPolicy
 from vault.sync.sources import SourceRanking
+
+if TYPE_CHECKING:  # the type only: at run time the class comes from the plugin manager
+    from connectors.file_import import FileImportConnector
 
 CONNECTOR_ROLE = "connector"
 
@@ -223,18 +226,25 @@ class SyncOperations(Door):
         (``FILE.rejects.csv``) with their row number and reason, never their values. An import
         killed halfway resumes from its last committed batch when run again on the same file.
         """
-        from connectors.file_import import FileImportConnector, load_mapping
+        from vault.plugins import connector_classes
         from vault.sync.imports import RejectWriter, reject_report_path
 
         self.authorize("import")
+        found = connector_classes().get("file_import")
+        if found is None:
+            raise ConfigError("no connector 'file_import' is installed: imports need that plugin")
+        # through the plugin manager, never an import of the plugin (tests/test_layers.py)
+        importer = cast("type[FileImportConnector]", found[0])
         file = Path(path)
-        chosen = load_mapping(None if mapping is None else Path(mapping), self._vault.catalogue)
+        chosen = importer.load_mapping(
+            None if mapping is None else Path(mapping), self._vault.catalogue
+        )
         settings = {
             "path": str(file),
             "encoding": encoding or "",
             "batch_size": str(batch_size or self._vault.sync_policy.batch_size),
         }
-        connector = FileImportConnector(settings, mapping=chosen)
+        connector = importer(settings, mapping=chosen)
         with self._vault._transaction() as connection:
             principal = self._ensure_service_principal(connection, connector.info.name)
             cursor = load_cursor(connection, connector.info.name, "customers")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-import connectors.youzan.plugin as plugin
+import connectors.youzan.connector as plugin  # the connector moved from plugin.py
 from connectors.youzan.client import YouzanClient
 from connectors.youzan.plugin import YouzanConnector, fen, is_ciphertext, parse_handle
 from connectors.youzan.sandbox import YouzanSandbox, add_months, china_time

@@ -1,0 +1,1 @@
+"""Acme Shop: the example third-party connector of ``connectors/README.md``."""

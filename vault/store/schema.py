@@ -11,7 +11,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from vault.store.types import UTCDateTime
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -37,7 +38,7 @@ metadata = MetaData(naming_convention=NAMING)
 CUSTOMER_ID_MAX = 36  # a UUID
 CUSTOMER_ID = String(CUSTOMER_ID_MAX)
 SOURCE = String(64)
-TS = DateTime(timezone=True)
+TS = UTCDateTime()  # every time column: an instant, the same on SQLite and PostgreSQL
 
 master_keys = Table(
     "master_keys",

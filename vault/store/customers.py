@@ -30,7 +30,7 @@ from vault.records import (
     OrderItem,
     Page,
 )
-from vault.segments import on_orders_changed
+from vault.segments import on_customers_added, on_orders_changed
 from vault.segments.region import region_of
 from vault.segments.segmenter import Segmenter
 from vault.store._bulk import BulkInsert
@@ -396,6 +396,10 @@ class CustomerStore:
             field_insert.execute(field_rows)
             identity_insert.execute(identity_rows)
             region_insert.execute(region_rows)
+        regions = {row[0]: (row[1], row[2]) for row in region_rows}
+        on_customers_added(
+            connection, {cid: regions.get(cid) for cid in ids}, segmenter=self.segmenter
+        )
         return ids
 
     def update(
@@ -978,6 +982,7 @@ class CustomerStore:
                     for c in new
                 ],
             )
+            on_orders_changed(connection, new, segmenter=self.segmenter)  # groups over tags
         return len(new)
 
     def untag(self, connection: Connection, customer_id: str, tag: str) -> bool:
@@ -991,4 +996,6 @@ class CustomerStore:
                 customer_tags.c.customer_id == customer_id, customer_tags.c.tag_id == tag_id
             )
         )
+        if result.rowcount:
+            on_orders_changed(connection, [customer_id], segmenter=self.segmenter)
         return bool(result.rowcount)

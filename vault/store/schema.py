@@ -524,4 +524,15 @@ segment_cuts = Table(
     Column("computed_at", TS, nullable=False),
 )
 
+# A closed purchase log imported with `vault import-orders` (migration 0008): recency in a vault
+# holding only such logs is measured to the day after the log's last order (vault.segments).
+segment_logs = Table(
+    "segment_logs",
+    metadata,
+    Column("source", SOURCE, primary_key=True),  # the orders' source, e.g. import:online-retail
+    Column("last_day", Date, nullable=False),  # the last order's day in the rules' time zone
+    Column("as_of", Date, nullable=False),  # the day after it
+    Column("recorded_at", TS, nullable=False),
+)
+
 Index("ix_group_members_customer_id", group_members.c.customer_id)

@@ -50,9 +50,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):  # a value SQLite hands back untyped (an expression)
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        moment: datetime = (  # SQLite hands an untyped expression back as text
+            datetime.fromisoformat(value) if isinstance(value, str) else value
+        )
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     @property
     def python_type(self) -> type[datetime]:

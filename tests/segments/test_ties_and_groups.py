@@ -139,6 +139,8 @@ def test_import_orders_records_the_day_after_the_last_order_as_the_default_as_of
     assert recomputed.as_of == date(1998, 7, 1)
     stages = admin.list_segments().counts["stage"]
     assert (stages["repeat"], stages["lapsed"], stages["first_purchase"]) == (1, 1, 1)
+    summaries = admin.rfm_summaries()  # the same as-of day by default
+    assert sorted(s.recency for s in summaries.values()) == [1, 11, 542]  # type: ignore[union-attr]
     # An order from a live source: the vault is no longer a closed log; today again.
     (live,) = admin.add_customers([NewCustomer(fields={})], source="t")
     admin.record_order(paid(live, 1, NOW - timedelta(days=1)), source="sync:youzan")

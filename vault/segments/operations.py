@@ -162,14 +162,18 @@ class SegmentOperations(Door):
         customer_ids: Sequence[str] | None = None,
         purpose: str | None = None,
     ) -> dict[str, TransactionSummary | RepeatSummary]:
-        """RFM summaries computed from the orders up to ``end`` (default: today in the shop's
-        time zone), by ``definition``: ``transaction`` (frequency = purchase days or orders;
+        """RFM summaries computed from the orders up to ``end`` (default: the as-of day of
+        :meth:`recompute_segments`: today in the shop's time zone, or the end of imported closed
+        logs), by ``definition``: ``transaction`` (frequency = purchase days or orders;
         default as the rules say) or ``repeat`` (Fader–Hardie x, t_x, T, mean repeat value).
         Customers without a purchase up to ``end`` are left out."""
         if definition not in SEGMENT_DEFINITIONS:
             raise ValueError(f"definition must be one of {', '.join(SEGMENT_DEFINITIONS)}")
         segmenter = self.vault.segments
-        end_day = end or segmenter.today()
+        if end is None:
+            with self.vault.reader.connect() as connection:
+                end = segmenter.default_as_of(connection)
+        end_day = end
         chosen: Frequency = frequency or segmenter.rules.frequency
         purpose = self.authorize("read", purpose, customer_ids=customer_ids or ())
         read: list[str] = []

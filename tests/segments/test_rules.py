@@ -13,7 +13,7 @@ from vault.cli import cli
 from vault.records import Order
 from vault.segments import Segmenter, SegmentRules, default_rules
 from vault.segments.expressions import compile_rule
-from vault.segments.segmenter import quantile_cuts, score_above
+from vault.segments.segmenter import quantile_cuts, quantile_score
 
 NOW = datetime(2025, 6, 30, 4, tzinfo=UTC)  # 12:00 in Asia/Shanghai
 
@@ -167,6 +167,8 @@ def test_the_packaged_rules_give_the_default_tiers_and_stages() -> None:
         ('tier in ("a", "b")', {"tier": "b"}, True),
         ('"tea" in categories', {"categories": frozenset({"tea"})}, True),
         ('"tea" not in categories', {"categories": frozenset({"tea"})}, False),
+        ('"vip" in tags', {"tags": frozenset({"vip", "wholesale"})}, True),
+        ('"vip" in tags', {"tags": frozenset()}, False),
         ("1 <= r <= 3", {"r": 2}, True),
         ("1 <= r <= 3", {"r": 4}, False),
         ('province == "广东省" or city_code == "1101"', {"city_code": "1101"}, True),
@@ -193,17 +195,42 @@ def test_rules_outside_the_language_are_refused(rule: str) -> None:
         compile_rule(rule, where="test")
 
 
-def test_quantile_ties_share_the_lowest_score_of_their_rank_range() -> None:
-    # 60 of 100 customers bought once: all of them score F = 1; F is a function of the value.
+def test_quantile_ties_share_the_highest_score_of_their_rank_range() -> None:
+    # 60 of 100 customers bought once: ranks 1-60 span quintiles 1-3, so all of them score 3.
     frequencies = [1] * 60 + [2] * 20 + [3] * 10 + [5] * 10
     cuts = quantile_cuts(frequencies)
-    assert cuts == (1, 1, 1, 2)
-    assert [score_above(v, cuts) for v in (1, 2, 3, 5)] == [1, 4, 5, 5]
+    assert cuts == (1, 1, 2, 3)
+    assert [quantile_score(v, cuts) for v in (1, 2, 3, 5)] == [3, 4, 5, 5]
     # Distinct values: quintiles, 20 per score.
     cuts = quantile_cuts(range(100))
-    scores = [score_above(v, cuts) for v in range(100)]
+    scores = [quantile_score(v, cuts) for v in range(100)]
     assert [scores.count(s) for s in range(1, 6)] == [20, 20, 20, 20, 20]
-    assert quantile_cuts([7]) == (7, 7, 7, 7) and score_above(7, (7, 7, 7, 7)) == 1
+    # All equal: the top quintile, not the bottom one. One customer alone: 5.
+    assert [quantile_score(7, quantile_cuts([7] * n)) for n in (1, 2, 5, 1227)] == [5] * 4
+    # Five values: one per quintile; two values: ranks 1 and 2 of 2, the 3rd and 5th fifths.
+    assert [quantile_score(v, quantile_cuts([1, 2, 3, 4, 5])) for v in (1, 2, 3, 4, 5)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    assert [quantile_score(v, quantile_cuts([3, 9])) for v in (3, 9)] == [3, 5]
+
+
+def test_a_score_is_the_quintile_of_the_highest_rank_of_its_value() -> None:
+    """Against the definition, on random tied data: sort, give rank i (1-based) the quintile
+    ceil(5 i / N), and let every value take the quintile of its last rank."""
+    import random
+
+    rng = random.Random(19)
+    for _ in range(200):
+        values = [rng.randint(0, rng.choice([1, 3, 10, 1000])) for _ in range(rng.randint(1, 60))]
+        ordered = sorted(values)
+        n = len(ordered)
+        by_definition = {v: -(-5 * (i + 1) // n) for i, v in enumerate(ordered)}  # last wins
+        cuts = quantile_cuts(values)
+        assert {v: quantile_score(v, cuts) for v in values} == by_definition
 
 
 def test_purchase_days_are_counted_in_the_shop_time_zone() -> None:
@@ -225,6 +252,7 @@ def test_the_segments_package_exports_its_public_names() -> None:
         "TransactionSummary",
         "default_rules",
         "members_query",
+        "on_customers_added",
         "on_orders_changed",
         "repeat_summary",
         "resolve_segment",

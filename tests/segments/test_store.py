@@ -90,7 +90,7 @@ def test_rule_groups_follow_orders_and_address_changes(fixed_clock: Vault, admin
             ("11", "1101"),
             ("44", "4403"),
         ]
-    assert admin.segment_of(sz).groups == []  # groups are for customers with a purchase
+    assert admin.segment_of(sz).groups == ["cantonese"]  # every customer, not only buyers
     admin.record_order(order(sz, 1, 3, 5000, "tea"), source="t")
     admin.record_order(order(bj, 1, 3, 5000, "tea"), source="t")
     assert admin.segment_of(sz).groups == ["cantonese", "sz_tea"]

@@ -81,3 +81,30 @@ def test_0007_adds_pushed_values_and_its_downgrade_drops_only_that(db_url: str) 
             assert connection.execute(text("SELECT count(*) FROM pushed_values")).scalar() == 0
     finally:
         engine.dispose()
+
+
+def test_0008_adds_segment_logs_and_its_downgrade_drops_only_that(db_url: str) -> None:
+    """0007 -> 0008 -> 0007: the closed-log as-of table comes and goes; nothing else moves."""
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine, "0007")
+        before = set(inspect(engine).get_table_names())
+        assert "segment_logs" not in before
+        migrate.upgrade(engine, "0008")
+        columns = {c["name"] for c in inspect(engine).get_columns("segment_logs")}
+        assert columns == {"source", "last_day", "as_of", "recorded_at"}
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO segment_logs (source, last_day, as_of, recorded_at) "
+                    "VALUES ('import:cdnow', '1998-06-30', '1998-07-01', :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+        migrate.downgrade(engine, "0007")
+        assert set(inspect(engine).get_table_names()) == before
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM segment_logs")).scalar_one() == 0
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ none prints personal data (ids, names of segments, scores and amounts only).
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,20 @@ def segments() -> None:
     is_flag=True,
     help="Score against the stored quantile cut points instead of taking them afresh.",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Measure recency to this day (YYYY-MM-DD); orders after it do not count. Default: "
+    "today, or for a vault holding only logs from import-orders, the day after their last order.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def segments_recompute(state: State, keep_cuts: bool, as_json: bool) -> None:
-    """Rebuild every customer's segments from the orders (run it daily: recency moves)."""
-    report = state.session("administration").recompute_segments(rescore=not keep_cuts)
+def segments_recompute(state: State, keep_cuts: bool, as_of: Any, as_json: bool) -> None:
+    """Rebuild every customer's segments from the orders (run it daily: recency moves), and
+    every rule group over all live customers, with or without orders."""
+    day: date | None = as_of.date() if as_of is not None else None
+    report = state.session("administration").recompute_segments(rescore=not keep_cuts, as_of=day)
     data = asdict(report)
     data["cuts"] = {metric: list(points) for metric, points in report.cuts.items()}
     if as_json:
@@ -84,7 +94,8 @@ def segments_recompute(state: State, keep_cuts: bool, as_json: bool) -> None:
         return
     click.echo(
         f"{report.customers} customers with purchases from {report.qualifying_orders} of "
-        f"{report.orders} orders; {report.memberships} group memberships"
+        f"{report.orders} orders, recency to {report.as_of.isoformat()}; "
+        f"{report.memberships} group memberships"
         + ("; quantile cut points taken afresh" if report.rescored else "")
     )
 
@@ -167,7 +178,9 @@ def segments_members(
 
 @cli.group()
 def group() -> None:
-    """Rule-based customer groups, kept current as orders arrive."""
+    """Rule-based customer groups. A group can hold any live customer, with or without orders:
+    a rule over scores (r, f, m) holds only for buyers, one over province, city or tags also
+    for customers who never bought. Kept current as orders, addresses and tags change."""
 
 
 @group.command("add")
@@ -179,7 +192,9 @@ def group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def group_add(state: State, name: str, rule: str, description: str, as_json: bool) -> None:
-    """Define a group by a rule over tiers, stages, scores, categories, platforms and regions."""
+    """Define a group by a rule over tiers, stages, scores, categories, platforms, regions and
+    tags ('vip' in tags), evaluated for every live customer: those without orders have no
+    scores (r >= 4 is false for them) but do have a stage (prospect), region and tags."""
     size = state.session("administration").add_group(name, rule, description=description)
     if as_json:
         emit_json({"name": name, "members": size})
@@ -207,7 +222,10 @@ def group_list(state: State, as_json: bool, purpose: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def import_orders(state: State, path: Path, fmt: str, as_json: bool) -> None:
-    """Import the CDNOW or UCI Online Retail purchase log (customers: identity-only records)."""
+    """Import the CDNOW or UCI Online Retail purchase log (customers: identity-only records).
+
+    The log is closed: the day after its last order is recorded, and `segments recompute`
+    measures recency to it while the vault holds no orders from another source."""
     report = state.session("administration").import_orders(path, fmt=fmt)
     if as_json:
         emit_json(asdict(report))
@@ -216,4 +234,5 @@ def import_orders(state: State, path: Path, fmt: str, as_json: bool) -> None:
         f"{report.orders} orders from {report.lines} lines; customers: "
         f"{report.customers_created} created, {report.customers_found} found; "
         f"{report.orders_without_customer} orders without a customer"
+        + (f"; recency measured to {report.as_of.isoformat()}" if report.as_of else "")
     )

@@ -11,12 +11,13 @@ arrive.
 * :mod:`vault.segments.operations`: ``SegmentOperations``, the session's segment methods.
 
 For the rest of the vault: :func:`on_orders_changed` (``CustomerStore.record_order`` calls it
-in the order's transaction) and :func:`members_query` (the export filters by it).
+in the order's transaction, and tagging and address changes), :func:`on_customers_added` (the
+bulk insert of new customers) and :func:`members_query` (the export filters by it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 from sqlalchemy import Connection, Select, exists, select
@@ -49,6 +50,7 @@ __all__ = [
     "TransactionSummary",
     "default_rules",
     "members_query",
+    "on_customers_added",
     "on_orders_changed",
     "repeat_summary",
     "resolve_segment",
@@ -73,6 +75,17 @@ def on_orders_changed(
     """Bring the segment state of ``customer_ids`` up to date after their orders changed, in the
     caller's transaction. Only these customers are read and written."""
     (segmenter or _default_segmenter()).refresh(connection, customer_ids)
+
+
+def on_customers_added(
+    connection: Connection,
+    regions: Mapping[str, tuple[str, str | None] | None],
+    *,
+    segmenter: Segmenter | None = None,
+) -> None:
+    """Put customers just inserted (id -> derived (province, city) or ``None``) into the rule
+    groups they belong to, in the caller's transaction (no query per customer)."""
+    (segmenter or _default_segmenter()).admit(connection, regions)
 
 
 def resolve_segment(name: str, rules: SegmentRules) -> tuple[str, str]:

@@ -10,9 +10,10 @@ A rule is one boolean expression over a customer's segment facts, for example::
 Grammar (a subset of Python's expression syntax, parsed with :mod:`ast` and walked here; nothing
 is ever passed to ``eval``): ``and``, ``or``, ``not``, parentheses, comparisons ``== != < <= > >=``
 (chains allowed), ``in`` / ``not in`` against a list or tuple of constants or against a set-valued
-fact (``categories``, ``platforms``), string, integer and ``true``/``false`` constants, and the
-names of :data:`FACTS`. A comparison with a missing fact (``r`` of a customer who never bought,
-``province`` of one without an address) is false, and ``not`` of it true: rules are two-valued.
+fact (``categories``, ``platforms``, ``tags``), string, integer and ``true``/``false``
+constants, and the names of :data:`FACTS`. A comparison with a missing fact (``r`` of a
+customer who never bought, ``province`` of one without an address) is false, and ``not`` of it
+true: rules are two-valued.
 
 :func:`compile_rule` checks the rule when it is loaded (unknown names, calls, attribute access,
 arithmetic all raise ``ConfigError`` naming the rule) and returns a predicate over a facts
@@ -40,12 +41,13 @@ FACTS: dict[str, str] = {
     "frequency": "purchase days or orders, as [summary] frequency says",
     "total": "total spend, minor units",
     "average": "average spend per purchase (total / frequency), minor units, rounded down",
-    "recency_days": "days from the last purchase to now",
-    "age_days": "days from the first purchase to now",
+    "recency_days": "days from the last purchase to the as-of day (default today)",
+    "age_days": "days from the first purchase to the as-of day",
     "tier": "the customer's value tier (groups only)",
     "stage": "the customer's lifecycle stage (groups only)",
     "categories": "set of purchased product categories (groups only)",
     "platforms": "set of platforms purchased on (groups only)",
+    "tags": "set of the customer's tags, e.g. 'vip' in tags (groups only)",
     "province": "province name from the address, e.g. 广东省 (groups only)",
     "province_code": "2-digit province code, e.g. 44 (groups only)",
     "city": "city name from the address, e.g. 深圳市 (groups only)",
@@ -56,12 +58,13 @@ SCORE_FACTS = frozenset(FACTS) - {
     "stage",
     "categories",
     "platforms",
+    "tags",
     "province",
     "province_code",
     "city",
     "city_code",
 }
-SET_FACTS = frozenset({"categories", "platforms"})
+SET_FACTS = frozenset({"categories", "platforms", "tags"})
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
     ast.Eq: operator.eq,

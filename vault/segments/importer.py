@@ -75,6 +75,8 @@ class OrderImportReport:
     customers_created: int
     customers_found: int
     rounded_prices: int
+    as_of: date | None = None
+    """The day after the log's last order (shop time zone): recency is measured to it."""
 
 
 def _bad(path: Path, line: int, reason: str) -> InvalidValue:

@@ -162,14 +162,18 @@ class SegmentOperations(Door):
         customer_ids: Sequence[str] | None = None,
         purpose: str | None = None,
     ) -> dict[str, TransactionSummary | RepeatSummary]:
-        """RFM summaries computed from the orders up to ``end`` (default: today in the shop's
-        time zone), by ``definition``: ``transaction`` (frequency = purchase days or orders;
+        """RFM summaries computed from the orders up to ``end`` (default: the as-of day of
+        :meth:`recompute_segments`: today in the shop's time zone, or the end of imported closed
+        logs), by ``definition``: ``transaction`` (frequency = purchase days or orders;
         default as the rules say) or ``repeat`` (Fader–Hardie x, t_x, T, mean repeat value).
         Customers without a purchase up to ``end`` are left out."""
         if definition not in SEGMENT_DEFINITIONS:
             raise ValueError(f"definition must be one of {', '.join(SEGMENT_DEFINITIONS)}")
         segmenter = self._vault.segments
-        end_day = end or segmenter.today()
+        if end is None:
+            with self._vault._reader.connect() as connection:
+                end = segmenter.default_as_of(connection)
+        end_day = end
         chosen: Frequency = frequency or segmenter.rules.frequency
         purpose = self.authorize("read", purpose, customer_ids=customer_ids or ())
         read: list[str] = []
@@ -415,18 +419,22 @@ class SegmentOperations(Door):
         )
 
     def recompute_segments(
-        self, *, rescore: bool = True, purpose: str | None = None
+        self, *, rescore: bool = True, as_of: date | None = None, purpose: str | None = None
     ) -> RecomputeReport:
-        """Rebuild every customer's segments from the orders (``rescore``: take the quantile
-        cut points afresh first)."""
+        """Rebuild every customer's segments from the orders and every live customer's rule
+        groups (``rescore``: take the quantile cut points afresh first). Recency is measured to
+        ``as_of``; by default today, or for a vault holding only closed logs imported with
+        :meth:`import_orders`, the day after the logs' last order
+        (:meth:`vault.segments.Segmenter.default_as_of`)."""
         purpose = self.authorize("write", purpose)
+        details: dict[str, Any] = {"operation": "segments-recompute", "rescore": rescore}
+        if as_of is not None:
+            details["as_of"] = as_of.isoformat()
         return self._audited(
-            AuditEvent(
-                action="write",
-                purpose=purpose,
-                details={"operation": "segments-recompute", "rescore": rescore},
+            AuditEvent(action="write", purpose=purpose, details=details),
+            lambda connection: self._vault.segments.recompute(
+                connection, rescore=rescore, as_of=as_of
             ),
-            lambda connection: self._vault.segments.recompute(connection, rescore=rescore),
         )
 
     def import_orders(
@@ -434,14 +442,22 @@ class SegmentOperations(Door):
     ) -> OrderImportReport:
         """Import a CDNOW or Online Retail purchase log (:mod:`vault.segments.importer`): the
         whole file is read and checked first; then orders land in batches, each one transaction
-        with its audit event, customers created as identity-only records."""
+        with its audit event, customers created as identity-only records. The log is closed:
+        the day after its last order is recorded as its as-of day, which recency is measured
+        to while the vault holds no order from another source (see
+        :meth:`recompute_segments`)."""
         purpose = self.authorize("import", purpose)
-        parsed = parse(Path(path), fmt, timezone=self._vault.segments.rules.timezone)
+        segmenter = self._vault.segments
+        parsed = parse(Path(path), fmt, timezone=segmenter.rules.timezone)
         store = self._vault._customers
         known: dict[str, str] = {}
         created = found = 0
-        for batch in iter_batches(parsed.orders, IMPORT_BATCH):
+        last_day = max((segmenter.day_of(o.order.created_at) for o in parsed.orders), default=None)
+        as_of: date | None = None
+        for number, batch in enumerate(iter_batches(parsed.orders, IMPORT_BATCH)):
             with self._vault._transaction() as connection:
+                if number == 0 and last_day is not None:
+                    as_of = segmenter.record_log(connection, f"import:{fmt}", last_day)
                 missing: list[str] = []
                 for item in batch:
                     external = item.external_customer
@@ -477,6 +493,7 @@ class SegmentOperations(Door):
                             "format": fmt,
                             "orders": len(batch_orders),
                             "customers_created": len(new_ids),
+                            **({"as_of": as_of.isoformat()} if as_of and number == 0 else {}),
                         },
                     ),
                 )
@@ -488,6 +505,7 @@ class SegmentOperations(Door):
             customers_created=created,
             customers_found=found,
             rounded_prices=parsed.rounded_prices,
+            as_of=as_of,
         )
 
 

@@ -6,13 +6,18 @@ Scores (R, F, M, each 1-5, 5 = best; a customer without a purchase has none):
 
 * ``method = "quantiles"``: over the N customers who have a purchase, sorted ascending by the
   metric (R: the last purchase day, later is higher; F: the frequency; M: the total or average
-  spend), cut point k (k = 1..4) is the value at 0-based position ⌈k·N/5⌉ − 1, and a customer
-  scores 1 + the number of cut points its value is **strictly greater than**. Ties therefore
-  always share a score, and it is the lowest score their rank range touches: when 60 % of the
-  customers bought exactly once, every one of them has F = 1 (not some 1, some 2, some 3, as an
-  NTILE over an arbitrary order would give), and the next value up scores 4. The cut points
-  are a snapshot taken by a full recompute (``vault segments recompute``); an incremental update
-  scores its customer against the stored snapshot, so one order never rescores everyone else.
+  spend), a customer with rank i (1-based, ties taking the highest rank they share) scores
+  ⌈5·i/N⌉, the fifth of the percentile rank it falls in. In cut points: cut k (k = 1..4) is
+  the value at 0-based position ⌊k·N/5⌋, and a customer scores 1 + the number of cut points
+  its value **reaches** (``>=``). Ties therefore always share a
+  score (a score is a function of the value, never of an arbitrary order as an NTILE would
+  give), and it is the **highest** quintile their rank range touches, as quintile scoring with
+  ties does in the RFM literature: when 1,002 of 1,227 buyers bought today, all 1,002 have R = 5
+  (a quintile whose values are all equal is the top one, not "least recent"), and when every
+  customer bought once, all have F = 5. The cut points are a snapshot taken by a full recompute
+  (``vault segments recompute``); an incremental update scores its customer against the stored
+  snapshot, so one order never rescores everyone else (cut points stored before this rule
+  changed are read the new way until the next recompute).
 * ``method = "fixed"``: four cut points per metric in ``[scores.fixed]``, increasing for F and M
   (score 1 + the number of cut points the value is strictly greater than), decreasing for R in
   days (score 1 + the number of cut points the recency is strictly below).

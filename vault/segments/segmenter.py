@@ -2,11 +2,14 @@
 
 Per customer with at least one qualifying purchase, ``customer_segments`` holds the
 :class:`~vault.segments.summary.PurchaseHistory` (date-independent, so an order updates it without
-looking at anyone else), the R/F/M scores, the tier and the stage; ``group_members`` holds its
-rule-based groups. A customer without a qualifying purchase has no row: it is in the stage (and
-tier) the rules give an empty history — ``prospect`` by default — which
-:func:`vault.segments.members_query` adds from ``customers``; rule-based groups are evaluated for
-customers with a purchase only.
+looking at anyone else), the R/F/M scores, the tier and the stage. A customer without a
+qualifying purchase has no row: it has no R/F/M scores and is in the stage (and tier) the rules
+give an empty history — ``prospect`` by default — which :func:`vault.segments.members_query`
+adds from ``customers``. ``group_members`` holds the rule-based groups of **every** live
+customer, with or without a purchase: ``province == "广东省"`` counts the Guangdong customers
+who never bought, and ``"vip" in tags`` the tagged ones (a comparison with a missing score is
+false, so ``r >= 4`` holds only for buyers). A customer's groups are brought up to date when its
+orders, address or tags change, when a group is added, and by a full recompute.
 
 :meth:`Segmenter.refresh` (what ``CustomerStore.record_order`` calls, in the order's own
 transaction) and :meth:`Segmenter.recompute` compute each customer's state with the same code
@@ -17,17 +20,22 @@ needs a word: their cut points are the snapshot in ``segment_cuts`` that
 does not move everyone else's scores); ``recompute(rescore=False)`` rebuilds everything against
 the same snapshot and gives exactly what the incremental updates gave.
 
-Time-based facts (``recency_days``, ``age_days``, fixed R scores) are measured to the day of the
-computation (``as_of``, the clock in the shop's time zone): a customer who buys nothing moves to
-``lapsed`` at the next recompute, so run ``vault segments recompute`` daily.
+Time-based facts (``recency_days``, ``age_days``, fixed R scores) are measured to a day, the
+``as_of``: by default the day of the computation (the clock in the shop's time zone), so a
+customer who buys nothing moves to ``lapsed`` at the next recompute (run ``vault segments
+recompute`` daily). A vault whose orders all come from closed purchase logs (``vault
+import-orders``: CDNOW, Online Retail) is measured to the day after the last order of the logs
+instead, as the RFM literature measures such a log (its observation ends there; against today
+every customer of a 2011 log is 15 years lapsed). ``import-orders`` records that day in
+``segment_logs``; as soon as the vault holds an order from any other source (a shop's sync, the
+API), the default is today again. ``recompute(as_of=...)`` (``--as-of DATE``) overrides both.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, delete
@@ -42,10 +50,12 @@ from vault.store.schema import (
     customer_segments,
     group_members,
     segment_cuts,
+    segment_logs,
 )
 
 Cuts = dict[str, tuple[int, ...]]
 REGION_FACTS = frozenset({"province", "province_code", "city", "city_code"})
+# Facts a group rule can use on a customer without any purchase.
 SEGMENT_COLUMNS = (
     "customer_id",
     "first_day",
@@ -82,6 +92,12 @@ _REGION_OF_SQL = (
     "SELECT customer_id, province_code, city_code FROM customer_regions WHERE customer_id = ?"
 )
 _ALL_REGIONS_SQL = "SELECT customer_id, province_code, city_code FROM customer_regions"
+_TAGS_SELECT = "SELECT ct.customer_id, t.name FROM customer_tags ct JOIN tags t ON t.id = ct.tag_id"
+_TAGS_OF_SQL = _TAGS_SELECT + " WHERE ct.customer_id = ?"
+_ALL_TAGS_SQL = _TAGS_SELECT
+_ALL_LIVE_SQL = "SELECT id FROM customers WHERE erased_at IS NULL"
+_LIVE_OF_SQL = "SELECT id FROM customers WHERE erased_at IS NULL AND id = ?"
+_LOG_AS_OF_SQL = "SELECT source, as_of FROM segment_logs"
 _RULE_GROUPS_SQL = "SELECT id, name, rule FROM customer_groups WHERE rule IS NOT NULL"
 _CUTS_SQL = "SELECT metric, position, value FROM segment_cuts"
 _DELETE_SEGMENT_SQL = "DELETE FROM customer_segments WHERE customer_id = ?"
@@ -117,6 +133,7 @@ class _Input:
     platforms: set[str] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
     region: tuple[str, str | None] | None = None
+    tags: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,20 +164,31 @@ class RecomputeReport:
     memberships: int
     rescored: bool
     cuts: Mapping[str, tuple[int, ...]]
+    as_of: date
+    """The day recency was measured to."""
 
 
 def quantile_cuts(values: Iterable[int]) -> tuple[int, ...]:
-    """The four cut points of ``values``: the value at 0-based position ⌈k·N/5⌉ − 1 of the
-    ascending order, k = 1..4. Empty without values."""
+    """The four cut points of ``values``: cut k (k = 1..4) is the value at 0-based position
+    ⌊k·N/5⌋ of the ascending order. Empty without values. Scored by :func:`quantile_score`:
+    a value scores ⌈5·rank/N⌉, its rank the highest (1-based) it shares, as ranking ties by
+    their maximum rank and cutting the percentile rank into fifths does."""
     ordered = sorted(values)
     n = len(ordered)
     if n == 0:
         return ()
-    return tuple(ordered[max(0, math.ceil(k * n / 5) - 1)] for k in range(1, 5))
+    return tuple(ordered[k * n // 5] for k in range(1, 5))
+
+
+def quantile_score(value: int, cuts: tuple[int, ...]) -> int:
+    """1 + the number of cut points ``value`` reaches (``>=``): ⌈5·rank/N⌉ for the value's
+    highest rank, so ties share the higher score of their rank range, and values that are all
+    equal all score 5 (1,002 buyers of today are the most recent, not the least)."""
+    return 1 + sum(value >= cut for cut in cuts)
 
 
 def score_above(value: int, cuts: tuple[int, ...]) -> int:
-    """1 + the number of cut points ``value`` is strictly greater than."""
+    """1 + the number of cut points ``value`` is strictly greater than (fixed F and M cuts)."""
     return 1 + sum(value > cut for cut in cuts)
 
 
@@ -185,6 +213,36 @@ class Segmenter:
         """The calendar day of an order time in the shop's time zone."""
         return as_utc(moment).astimezone(self.rules.timezone).date()
 
+    def default_as_of(self, connection: Connection) -> date:
+        """The day recency is measured to when none is given (see the module docstring): the
+        recorded end of the imported closed logs while every order comes from them, else
+        today."""
+        logs = _rows(connection, _LOG_AS_OF_SQL)
+        if not logs:
+            return self.today()
+        sources = [str(source) for source, _ in logs]
+        marks = ", ".join("?" for _ in sources)
+        other = _rows(
+            connection,
+            f"SELECT 1 FROM orders WHERE source NOT IN ({marks}) LIMIT 1",  # noqa: S608
+            tuple(sources),
+        )
+        if other:
+            return self.today()
+        return max(_as_date(as_of) for _, as_of in logs)
+
+    def record_log(self, connection: Connection, source: str, last_day: date) -> date:
+        """Record that ``source`` is a closed purchase log whose last order is on ``last_day``
+        (shop time zone): its as-of is the day after. Returns that day."""
+        as_of = last_day + timedelta(days=1)
+        connection.execute(delete(segment_logs).where(segment_logs.c.source == source))
+        connection.execute(
+            segment_logs.insert().values(
+                source=source, last_day=last_day, as_of=as_of, recorded_at=self.clock()
+            )
+        )
+        return as_of
+
     def rule_groups(self, connection: Connection) -> list[RuleGroup]:
         groups: list[RuleGroup] = []
         for group_id, name, rule in _rows(connection, _RULE_GROUPS_SQL):
@@ -202,9 +260,14 @@ class Segmenter:
         groups: list[RuleGroup],
     ) -> tuple[dict[str, _Input], int, int]:
         """Inputs of ``customer_ids`` (everyone's when ``None``): qualifying purchases, their
-        platforms and categories, and regions, each read only if some rule needs it."""
+        platforms and categories, regions and tags, each read only if some rule needs it. With
+        rule groups, every live customer has an input (groups hold customers without orders
+        too)."""
         needed: set[str] = set().union(*(g.needs for g in groups))
         inputs: dict[str, _Input] = {cid: _Input() for cid in customer_ids or ()}
+        if groups and customer_ids is None:
+            for (cid,) in _rows(connection, _ALL_LIVE_SQL):
+                inputs[cid] = _Input()
         is_excluded = self.rules.is_excluded
         day_of = self._day_of_stored
         order_owner: dict[int, str] = {}
@@ -245,7 +308,21 @@ class Segmenter:
                     entry = inputs.get(cid)
                     if entry is not None:
                         entry.region = (province, city)
+        if "tags" in needed:
+            if customer_ids is None:
+                batches = [_rows(connection, _ALL_TAGS_SQL)]
+            else:
+                batches = (_rows(connection, _TAGS_OF_SQL, (cid,)) for cid in customer_ids)
+            for result in batches:
+                for cid, tag in result:
+                    entry = inputs.get(cid)
+                    if entry is not None:
+                        entry.tags.add(tag)
         return inputs, read, qualifying
+
+    def _live(self, connection: Connection, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` that are live customers (an erased one is in no group)."""
+        return {cid for cid in ids if _rows(connection, _LIVE_OF_SQL, (cid,))}
 
     def _day_of_stored(self, value: Any) -> date:
         """The shop-time-zone day of a stored order time: SQLite hands back the text it
@@ -299,7 +376,7 @@ class Segmenter:
                 score_above(values["m"], fixed["m"]),
             )
         r, f, m = (
-            score_above(values[metric], cuts[metric]) if metric in cuts else None
+            quantile_score(values[metric], cuts[metric]) if metric in cuts else None
             for metric in METRICS
         )
         return r, f, m
@@ -348,10 +425,11 @@ class Segmenter:
         now: datetime,
         history: PurchaseHistory | None,
     ) -> SegmentState:
-        """``history`` is ``PurchaseHistory.of(entry.purchases)``, built once by the caller."""
-        if history is None:
-            return SegmentState(row=None, groups=frozenset())
-        scores = self.scores(history, cuts, as_of)
+        """``history`` is ``PurchaseHistory.of(entry.purchases)``, built once by the caller;
+        ``None`` without a qualifying purchase: no row and no scores, but groups all the same."""
+        scores: tuple[int | None, int | None, int | None] = (None, None, None)
+        if history is not None:
+            scores = self.scores(history, cuts, as_of)
         facts = self.facts(history, scores, as_of)
         tier, stage = self.classify(facts)
         member: set[int] = set()
@@ -363,12 +441,15 @@ class Segmenter:
                 "stage": stage,
                 "categories": frozenset(entry.categories),
                 "platforms": frozenset(entry.platforms),
+                "tags": frozenset(entry.tags),
                 "province_code": province,
                 "province": province_name(province),
                 "city_code": city,
                 "city": city_name(city),
             }
             member = {group.id for group in groups if group.test(group_facts)}
+        if history is None:
+            return SegmentState(row=None, groups=frozenset(member))
         return SegmentState(
             row={
                 "customer_id": customer_id,
@@ -437,7 +518,8 @@ class Segmenter:
 
     def refresh(self, connection: Connection, customer_ids: Iterable[str | None]) -> None:
         """Recompute and store the segment state of ``customer_ids`` (``None`` entries, orders
-        without a customer, are ignored), in the caller's transaction."""
+        without a customer, are ignored), in the caller's transaction. Measured to
+        :meth:`default_as_of`."""
         ids = sorted({cid for cid in customer_ids if cid is not None})
         if not ids:
             return
@@ -445,14 +527,15 @@ class Segmenter:
         inputs, _, _ = self._gather(connection, ids, groups)
         cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
         now = self.clock()
-        as_of = self.today()
+        as_of = self.default_as_of(connection)
+        live = self._live(connection, ids) if groups else set()
         states = {
             cid: self._state(
                 cid,
                 inputs[cid],
                 cuts,
                 as_of,
-                groups,
+                groups if cid in live else [],
                 now,
                 PurchaseHistory.of(inputs[cid].purchases),
             )
@@ -464,13 +547,38 @@ class Segmenter:
                 _rows(connection, _DELETE_MEMBERSHIPS_SQL, (cid,))
         self._write(connection, states, groups, now)
 
-    def recompute(self, connection: Connection, *, rescore: bool = True) -> RecomputeReport:
-        """Rebuild every customer's segment state from the orders. With ``rescore`` (and the
-        quantile method) the cut points are first taken afresh from the whole customer base."""
+    def admit(
+        self, connection: Connection, regions: Mapping[str, tuple[str, str | None] | None]
+    ) -> None:
+        """Put new customers (no orders, no tags yet; their derived region or ``None``) into
+        the rule groups they already belong to, without a query per customer: the path of a
+        bulk insert."""
+        groups = self.rule_groups(connection) if regions else []
+        if not groups:
+            return
+        as_of = self.default_as_of(connection)
+        now = self.clock()
+        states = {
+            cid: self._state(cid, _Input(region=region), {}, as_of, groups, now, None)
+            for cid, region in regions.items()
+        }
+        self._write(connection, states, groups, now)
+
+    def recompute(
+        self, connection: Connection, *, rescore: bool = True, as_of: date | None = None
+    ) -> RecomputeReport:
+        """Rebuild every customer's segment state from the orders, and every live customer's
+        rule groups. With ``rescore`` (and the quantile method) the cut points are first taken
+        afresh from the whole customer base. Recency is measured to ``as_of`` (default:
+        :meth:`default_as_of`); purchases after it do not count."""
         groups = self.rule_groups(connection)
         inputs, read, qualifying = self._gather(connection, None, groups)
         now = self.clock()
-        as_of = self.today()
+        if as_of is None:
+            as_of = self.default_as_of(connection)
+        else:
+            for entry in inputs.values():
+                entry.purchases = [p for p in entry.purchases if p[0] <= as_of]
         histories = {
             cid: history
             for cid, entry in inputs.items()
@@ -491,9 +599,12 @@ class Segmenter:
             cuts = self.stored_cuts(connection)
         else:
             cuts = {}
+        live = {cid for (cid,) in _rows(connection, _ALL_LIVE_SQL)} if groups else set()
         states = {
-            cid: self._state(cid, inputs[cid], cuts, as_of, groups, now, history)
-            for cid, history in histories.items()
+            cid: self._state(
+                cid, entry, cuts, as_of, groups if cid in live else [], now, histories.get(cid)
+            )
+            for cid, entry in inputs.items()
         }
         connection.execute(delete(customer_segments))
         if groups:
@@ -502,36 +613,45 @@ class Segmenter:
             )
         memberships = self._write(connection, states, groups, now)
         return RecomputeReport(
-            customers=len(states),
+            customers=len(histories),
             orders=read,
             qualifying_orders=qualifying,
             memberships=memberships,
             rescored=self.rules.method == "quantiles" and rescore,
             cuts=cuts,
+            as_of=as_of,
         )
 
     def refresh_group(self, connection: Connection, group_id: int) -> int:
-        """Evaluate one (new or changed) rule group for every customer; returns its size."""
+        """Evaluate one (new or changed) rule group for every live customer, with or without a
+        purchase; returns its size."""
         groups = [g for g in self.rule_groups(connection) if g.id == group_id]
         if not groups:
             return 0
         inputs, _, _ = self._gather(connection, None, groups)
         cuts = self.stored_cuts(connection) if self.rules.method == "quantiles" else {}
         now = self.clock()
-        as_of = self.today()
+        as_of = self.default_as_of(connection)
         connection.execute(delete(group_members).where(group_members.c.group_id == group_id))
         member_insert = BulkInsert(connection, group_members, MEMBER_COLUMNS)
         now_bound = member_insert.bind("added_at", now)
+        live = {cid for (cid,) in _rows(connection, _ALL_LIVE_SQL)}
         rows = [
             (group_id, cid, now_bound)
             for cid, entry in inputs.items()
-            if group_id
+            if cid in live
+            and group_id
             in self._state(
                 cid, entry, cuts, as_of, groups, now, PurchaseHistory.of(entry.purchases)
             ).groups
         ]
         member_insert.execute(rows)
         return len(rows)
+
+
+def _as_date(value: Any) -> date:
+    """A ``Date`` column read straight from the driver: SQLite hands back its text."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def check_group_rule(rule: str, *, name: str) -> None:

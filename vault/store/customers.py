@@ -251,6 +251,12 @@ class SegmentUpkeep(Protocol):
     def refresh(self, connection: Connection, customer_ids: Iterable[str | None]) -> None:
         """Bring these customers' segment state up to date, in the caller's transaction."""
 
+    def admit(
+        self, connection: Connection, regions: Mapping[str, tuple[str, str | None] | None]
+    ) -> None:
+        """Put customers just inserted (id -> derived (province, city) or ``None``) into the
+        rule groups they belong to, in the caller's transaction."""
+
 
 class CustomerStore:
     def __init__(
@@ -376,6 +382,10 @@ class CustomerStore:
             field_insert.execute(field_rows)
             identity_insert.execute(identity_rows)
             region_insert.execute(region_rows)
+        regions = {row[0]: (row[1], row[2]) for row in region_rows}
+        self.segmenter.admit(
+            connection, {cid: regions.get(cid) for cid in ids}
+        )
         return ids
 
     def update(
@@ -973,6 +983,7 @@ class CustomerStore:
                     for c in new
                 ],
             )
+            self.segmenter.refresh(connection, new)  # groups over tags
         return len(new)
 
     def untag(self, connection: Connection, customer_id: str, tag: str) -> bool:
@@ -986,4 +997,6 @@ class CustomerStore:
                 customer_tags.c.customer_id == customer_id, customer_tags.c.tag_id == tag_id
             )
         )
+        if result.rowcount:
+            self.segmenter.refresh(connection, [customer_id])
         return bool(result.rowcount)

@@ -11,7 +11,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 
+from vault.store.types import UTCDateTime
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -37,7 +38,7 @@ metadata = MetaData(naming_convention=NAMING)
 CUSTOMER_ID_MAX = 36  # a UUID
 CUSTOMER_ID = String(CUSTOMER_ID_MAX)
 SOURCE = String(64)
-TS = DateTime(timezone=True)
+TS = UTCDateTime()  # every time column: an instant, the same on SQLite and PostgreSQL
 
 master_keys = Table(
     "master_keys",
@@ -521,6 +522,17 @@ segment_cuts = Table(
     Column("position", SmallInteger, primary_key=True, autoincrement=False),  # 1..4
     Column("value", BigInteger, nullable=False),
     Column("computed_at", TS, nullable=False),
+)
+
+# A closed purchase log imported with `vault import-orders` (migration 0008): recency in a vault
+# holding only such logs is measured to the day after the log's last order (vault.segments).
+segment_logs = Table(
+    "segment_logs",
+    metadata,
+    Column("source", SOURCE, primary_key=True),  # the orders' source, e.g. import:online-retail
+    Column("last_day", Date, nullable=False),  # the last order's day in the rules' time zone
+    Column("as_of", Date, nullable=False),  # the day after it
+    Column("recorded_at", TS, nullable=False),
 )
 
 Index("ix_group_members_customer_id", group_members.c.customer_id)

@@ -26,7 +26,7 @@ import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
@@ -361,11 +361,15 @@ class XlsxReader:
             return self.cell_text(self._date(float(number)))
         return self.cell_text(number)
 
-    def _date(self, serial: float) -> datetime:
-        epoch = self.epoch
-        if epoch.year == 1899 and 0 < serial < 60:
-            epoch = datetime(1899, 12, 31)  # Excel's 1900 leap-year bug, as openpyxl undoes it
+    def _date(self, serial: float) -> datetime | time:
+        """An Excel serial as openpyxl's ``from_excel`` reads it (a time of day below 1)."""
+        day, fraction = divmod(serial, 1)
+        part = timedelta(milliseconds=round(fraction * 86_400_000))
+        if 0 <= serial < 1 and part.days == 0:
+            return (datetime.min + part).time()
+        if 0 < serial < 60 and self.epoch.year == 1899:
+            day += 1  # Excel's 1900 leap-year bug, as openpyxl undoes it
         try:
-            return epoch + timedelta(milliseconds=round(serial * 86_400_000))
+            return self.epoch + timedelta(days=day) + part
         except OverflowError:
             raise XlsxUnreadable("a date cell is out of range") from None

@@ -28,46 +28,51 @@ from vault.textfile import MAX_CSV_CELL, MAX_LINE
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_CONTENT_TYPES = (
-    '<?xml version="1.0" encoding="UTF-8"?>'
-    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" '
-    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-    'officedocument.spreadsheetml.sheet.main+xml"/>'
-    "</Types>"
+MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+SHARED_TYPE = (
+    '<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>'
 )
-_WORKBOOK = (
-    '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-    '<sheets><sheet name="S" sheetId="1" r:id="rId1"/></sheets></workbook>'
-)
-_RELS = (
-    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
-    'relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>'
-)
-_SHEET = (
-    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-    '<row r="1"><c r="A1" t="inlineStr"><is><t>手机</t></is></c></row>'
-    '<row r="2"><c r="A2" t="s"><v>0</v></c></row>'
-    "</sheetData></worksheet>"
+SHARED_REL = (
+    '<Relationship Id="rIdShared" Target="sharedStrings.xml" Type="http://schemas.'
+    'openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>'
 )
 
 
 def hostile_xlsx(path: Path, *, shared: int = 0, shared_xml: str | None = None) -> Path:
-    """A workbook whose shared-strings table holds ``shared`` empty strings (or ``shared_xml``):
-    3 million of them compress to well under a megabyte."""
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
-        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
-        archive.writestr("xl/workbook.xml", _WORKBOOK)
-        archive.writestr("xl/_rels/workbook.xml.rels", _RELS)
-        archive.writestr("xl/worksheets/sheet1.xml", _SHEET)
-        if shared_xml is None:
-            body = "<si><t/></si>" * shared
-            shared_xml = f'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{body}</sst>'
-        archive.writestr("xl/sharedStrings.xml", shared_xml)
+    """A workbook made by openpyxl (a header and one row), whose shared-strings table is then
+    replaced by ``shared`` empty strings after its own (or by ``shared_xml``): 3 million of them
+    compress to well under a megabyte."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["手机", "姓名"])
+    sheet.append(["13800138000", "张伟"])
+    plain = path.with_suffix(".plain.xlsx")
+    workbook.save(plain)
+    if shared_xml is None:
+        own = "".join(f"<si><t>{text}</t></si>" for text in ("手机", "姓名", "13800138000", "张伟"))
+        shared_xml = f'<sst xmlns="{MAIN}">{own}{"<si><t/></si>" * shared}</sst>'
+    sheet_xml = (
+        f'<worksheet xmlns="{MAIN}"><sheetData>'
+        '<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+        '<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2" t="s"><v>3</v></c></row>'
+        "</sheetData></worksheet>"
+    )
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", SHARED_TYPE.encode() + b"</Types>")
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", SHARED_REL.encode() + b"</Relationships>")
+            elif item.filename == "xl/worksheets/sheet1.xml":
+                data = sheet_xml.encode()
+            out.writestr(item, data)
+        out.writestr("xl/sharedStrings.xml", shared_xml)
+    plain.unlink()
     return path
 
 
@@ -254,3 +259,44 @@ def test_consent_import_reads_gbk_that_is_valid_utf8_as_gbk(admin: Session, tmp_
     report = admin.import_consent(path)
     assert (report.recorded, report.encoding) == (1, "gb18030")
     assert admin.consent_of(customer).ledger[0].channel == "史志伟"
+
+
+def test_the_streaming_xlsx_reader_reads_cells_as_openpyxl_does(tmp_path: Path) -> None:
+    from datetime import date, datetime, time
+
+    from openpyxl import Workbook, load_workbook
+
+    from connectors.file_import.reader import cell_text
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["姓名", "手机", "生日", "金额", "是否", "时间", "备注"])
+    sheet.append(["张伟", 13800138000, datetime(1990, 4, 1), 12.5, True, time(8, 30), None])
+    sheet.append(["李娜", "139-0000-1234", date(1988, 12, 3), -3, False, None, "多行\n备注"])
+    sheet.append([])
+    sheet.append(["王芳", 1.38e10, datetime(2026, 1, 2, 15, 4, 5), 0, None, None, "=1+1"])
+    sheet["F6"] = 7
+    sheet["H6"] = "far"
+    path = tmp_path / "types.xlsx"
+    workbook.save(path)
+
+    ours = xlsx.XlsxReader(path, cell_text)
+    try:
+        mine = [(number, cells) for number, cells in ours.rows()]
+    finally:
+        ours.close()
+    for _, cells in mine:
+        while cells and not cells[-1]:
+            cells.pop()
+    book = load_workbook(path, read_only=True, data_only=True)
+    theirs = []
+    for number, values in enumerate(book.worksheets[0].iter_rows(values_only=True), start=1):
+        cells = [cell_text(v) for v in values]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            theirs.append((number, cells))
+    book.close()
+    assert [(n, cells) for n, cells in mine if any(cells)] == theirs
+    assert len(theirs) == 5

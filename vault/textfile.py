@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
 SAMPLE_BYTES = 4 * 1024 * 1024
 SNIFF_CHARS = 64 * 1024
+JUDGED_CHARS = 64 * 1024  # of a sample that decodes both ways, the characters judged
 MAX_CSV_CELL = 128 * 1024
 MAX_LINE = 1024 * 1024
 DELIMITERS = ",\t;"
@@ -60,6 +62,14 @@ class TextUnreadable(Exception):
 
 
 _LATIN_LETTERS = (0x00C0, 0x024F)  # accented Latin letters: expected inside a Latin word
+_NOT_EXPECTED = re.compile(
+    "[^\\x00-\\x7f"
+    + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in (*_EXPECTED, _LATIN_LETTERS))
+    + "]"
+)
+_LATIN_ALONE = re.compile(
+    f"(?<![A-Za-z])[\\U{_LATIN_LETTERS[0]:08x}-\\U{_LATIN_LETTERS[1]:08x}](?![A-Za-z])"
+)
 
 
 def _odd_characters(text: str) -> tuple[int, int]:
@@ -67,19 +77,8 @@ def _odd_characters(text: str) -> tuple[int, int]:
     counts as expected only beside an ASCII letter (``José``, ``Müller``): GBK hanzi read as
     UTF-8 come out as runs of such letters, modifiers, Greek and Hebrew with no ASCII letter
     around them (``ʷ־ΰ``)."""
-    foreign = odd = 0
-    for position, char in enumerate(text):
-        code = ord(char)
-        if code < 0x80:
-            continue
-        foreign += 1
-        if any(low <= code <= high for low, high in _EXPECTED):
-            continue
-        if _LATIN_LETTERS[0] <= code <= _LATIN_LETTERS[1]:
-            around = text[max(0, position - 1) : position + 2]
-            if any(c.isascii() and c.isalpha() for c in around):
-                continue
-        odd += 1
+    foreign = len(text) - len(text.encode("ascii", "ignore"))
+    odd = len(_NOT_EXPECTED.findall(text)) + len(_LATIN_ALONE.findall(text))
     return foreign, odd
 
 
@@ -91,9 +90,9 @@ def _decodes(sample: bytes, encoding: str, *, final: bool) -> str | None:
 
 
 def _common_chinese(text: str) -> bool:
-    """Every non-ASCII character of ``text`` is one of GB2312's (common simplified Chinese)."""
+    """Every character of ``text`` is ASCII or one of GB2312's (common simplified Chinese)."""
     try:
-        "".join(c for c in text if ord(c) > 0x7F).encode("gb2312")
+        text.encode("gb2312")
     except UnicodeEncodeError:
         return False
     return True
@@ -105,6 +104,8 @@ def detect_encoding_of(sample: bytes, *, complete: bool) -> str:
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    if sample.isascii():
+        return "utf-8"
     as_utf8 = _decodes(sample, "utf-8", final=complete)
     as_gb = _decodes(sample, "gb18030", final=complete)
     if as_utf8 is None and as_gb is None:
@@ -113,8 +114,9 @@ def detect_encoding_of(sample: bytes, *, complete: bool) -> str:
         return "gb18030"
     if as_gb is None:
         return "utf-8"
-    foreign, odd = _odd_characters(as_utf8)
-    if odd and odd * 2 >= foreign and _common_chinese(as_gb):
+    # Both readings decode the whole sample; which one is text is judged on its start.
+    foreign, odd = _odd_characters(as_utf8[:JUDGED_CHARS])
+    if odd and odd * 2 >= foreign and _common_chinese(as_gb[:JUDGED_CHARS]):
         return "gb18030"
     return "utf-8"
 

@@ -16,7 +16,7 @@ starts from the top (upserts make a re-import of the same rows change nothing).
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingType
 from datetime import UTC, datetime
@@ -30,18 +30,13 @@ from vault.sync import Connector, ConnectorInfo, Cursor, ExternalCustomer, Page,
 
 DATE_FIELDS = frozenset({"birthday"})
 KEY_FIELDS = frozenset({"phone", "email", "id_number"})  # the catalogue's searchable fields
-# Cells may hold line breaks and tabs (a quoted note); other control characters, and the
-# bidirectional overrides that make text display other than it is, are refused.
-_ALLOWED_CONTROLS = frozenset("\t\n\r")
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Cells may hold line breaks and tabs (a quoted note); other control characters (C0, DEL, C1),
+# and the bidirectional overrides that make text display other than it is, are refused.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def has_control_characters(text: str) -> bool:
-    return any(
-        (unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS) or c in _BIDI_CONTROLS
-        for c in text
-        if not c.isprintable()
-    )
+    return _CONTROLS.search(text) is not None
 
 
 class FileImportConnector(Connector):

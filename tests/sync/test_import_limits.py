@@ -300,3 +300,23 @@ def test_the_streaming_xlsx_reader_reads_cells_as_openpyxl_does(tmp_path: Path) 
     book.close()
     assert [(n, cells) for n, cells in mine if any(cells)] == theirs
     assert len(theirs) == 5
+
+
+def test_cli_import_of_a_hostile_file_prints_one_line_and_writes_nothing(
+    home: Path, db_url: str, tmp_path: Path
+) -> None:
+    vault, token = Vault.init(home, db_url=db_url)
+    vault.close()
+    path = sparse_csv(tmp_path / "customers.csv", 64 * 1024 * 1024)
+    result = CliRunner().invoke(
+        cli,
+        ["--home", str(home), "import", str(path)],
+        env={"VAULT_TOKEN": token, "VAULT_PURPOSE": "administration"},
+    )
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert f"longer than {MAX_LINE:,} characters" in lines[0]
+    assert not (tmp_path / "customers.csv.rejects.csv").exists()
+    with Vault.open(home, db_url=db_url) as reopened:
+        assert customer_count(reopened) == 0

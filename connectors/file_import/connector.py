@@ -1,5 +1,14 @@
 """The file-import connector: pages of customer rows from one CSV or xlsx file.
 
+The whole file is read once before the first page (:meth:`FileImportConnector.check`): a file
+that cannot be read to its end (an encoding that stops decoding, broken CSV, a limit of
+:mod:`vault.textfile` or :mod:`connectors.file_import.xlsx` passed) is refused, in one line,
+before anything is written. A row is refused, with its number and the reason and never a value,
+when a cell is too long or holds control characters, when it has more cells than the header,
+when it has no key (none of the catalogue's searchable fields and no platform identity has a
+value: such a row could never be matched again, and a re-import would duplicate it), or when
+a value does not pass its field's normaliser. Blank rows are counted (``empty_rows``).
+
 Its cursor is ``{"file": fingerprint, "row": last row read, "done": bool}``: an import killed
 halfway resumes after the last committed batch of the same file; a finished or different file
 starts from the top (upserts make a re-import of the same rows change nothing).
@@ -7,7 +16,8 @@ starts from the top (upserts make a re-import of the same rows change nothing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingType
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +29,14 @@ from vault.errors import ConfigError, ConnectorError
 from vault.sync import Connector, ConnectorInfo, Cursor, ExternalCustomer, Page, Setting
 
 DATE_FIELDS = frozenset({"birthday"})
+KEY_FIELDS = frozenset({"phone", "email", "id_number"})  # the catalogue's searchable fields
+# Cells may hold line breaks and tabs (a quoted note); other control characters (C0, DEL, C1),
+# and the bidirectional overrides that make text display other than it is, are refused.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROLS.search(text) is not None
 
 
 class FileImportConnector(Connector):
@@ -40,8 +58,15 @@ class FileImportConnector(Connector):
     # loads a mapping through the class it was given, never by importing this package.
     load_mapping = staticmethod(load_mapping)
 
-    def __init__(self, settings: MappingType[str, str], *, mapping: Mapping | None = None) -> None:
+    def __init__(
+        self,
+        settings: MappingType[str, str],
+        *,
+        mapping: Mapping | None = None,
+        keys: Iterable[str] = KEY_FIELDS,
+    ) -> None:
         super().__init__(settings)
+        self.keys = frozenset(keys)
         self.path = Path(self.settings["path"])
         if not self.path.is_file():
             raise ConfigError(f"no file {self.path}")
@@ -53,6 +78,9 @@ class FileImportConnector(Connector):
         except FileUnreadable as error:
             raise ConnectorError(str(error), connector=self.info.name) from None
         self.encoding = self.reader.encoding
+        self.encoding_detected = self.reader.detected
+        self.rows_in_file = 0
+        self.empty_rows = 0
         self.header: list[str] = []
         self.targets: list[str | None] = []
         self.ignored_columns: list[str] = []
@@ -78,7 +106,27 @@ class FileImportConnector(Connector):
                 "no column of the header maps to a field (give --mapping MAP.toml)",
                 connector=self.info.name,
             )
+        if not any(t in self.keys or (t or "").startswith(IDENTITY) for t in self.targets):
+            raise ConnectorError(
+                "no column of the header is a key (one of "
+                f"{', '.join(sorted(self.keys))} or identity:<platform>), so no row could be "
+                "matched again; give --mapping MAP.toml",
+                connector=self.info.name,
+            )
         self._position = header.number
+
+    def check(self) -> None:
+        """Read the whole file once, before anything is written: a file that cannot be read to
+        its end is refused now (``ConnectorError``, one line), not after some batches went in.
+        Counts the rows (``rows_in_file``) and the blank ones (``empty_rows``)."""
+        self._open()
+        assert self._rows is not None
+        rows = 0
+        for _ in self._rows:
+            rows += 1
+        self.rows_in_file = rows
+        self.empty_rows = self.reader.empty_rows
+        self._rows = None
 
     def _checked(self, rows: Iterator[Row]) -> Iterator[Row]:
         try:
@@ -130,6 +178,10 @@ class FileImportConnector(Connector):
                 (where, f"{len(row.cells)} cells under a header of {len(self.header)} columns")
             )
             return None
+        for target, cell in zip(self.targets, row.cells, strict=False):
+            if cell and target is not None and target != IGNORE and has_control_characters(cell):
+                rejects.append((where, f"{target}: control characters"))
+                return None
         fields: dict[str, str] = {}
         identities: list[tuple[str, str]] = []
         observed = self.mtime
@@ -151,6 +203,11 @@ class FileImportConnector(Connector):
                 continue  # two columns of one field: the first that has a value
             else:
                 fields[target] = iso_date(cell) if target in DATE_FIELDS else cell
+        if not identities and not any(fields.get(key) for key in self.keys):
+            rejects.append(
+                (where, f"no key: none of {', '.join(sorted(self.keys))} or a platform id")
+            )
+            return None
         return ExternalCustomer(
             external_id="",
             observed_at=observed,
@@ -162,6 +219,8 @@ class FileImportConnector(Connector):
     def describe(self) -> dict[str, Any]:
         return {
             "encoding": self.encoding,
+            "encoding_detected": self.encoding_detected,
+            "empty_rows": self.empty_rows,
             "header": self.header,
             "ignored_columns": self.ignored_columns,
         }

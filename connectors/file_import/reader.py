@@ -1,14 +1,15 @@
-"""Reading rows from CSV and xlsx files as a stream: encodings, cells, row numbers.
+"""Reading rows from CSV and xlsx files as a stream: encodings, cells, row numbers, limits.
 
-Encodings: a UTF-8 or UTF-16 byte-order mark decides; otherwise the first
-:data:`SAMPLE_BYTES` must decode as UTF-8, or else as GB18030 (a superset of GBK and GB2312,
-which Chinese spreadsheet exports use). A file that stops decoding later is a clear error
-naming the encoding and the row, and ``--encoding`` overrides the guess.
+Encodings are detected by :func:`vault.textfile.detect_encoding` (UTF-8 or GB18030/GBK, with a
+check that GBK text which happens to be valid UTF-8 is not read as UTF-8 mojibake); a file that
+stops decoding later is a clear error naming the encoding and the row, and ``--encoding``
+overrides the guess. CSV is read a bounded line at a time (:mod:`vault.textfile` lists the
+limits), xlsx by :mod:`connectors.file_import.xlsx` (its limits are listed there): no file,
+however made, is read whole into memory.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import re
@@ -18,7 +19,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-SAMPLE_BYTES = 4 * 1024 * 1024
+from connectors.file_import.xlsx import XlsxReader, XlsxUnreadable
+from vault.textfile import (
+    TextUnreadable,
+    bounded_lines,
+    check_encoding,
+    csv_error,
+    detect_encoding,
+    sniff_delimiter,
+)
+
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 MAX_CELL = 10_000  # characters; longer is not a customer field (and csv's own limit is 128 KiB)
 _CHINESE_DATE = re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1,2})\s*日?")
@@ -26,24 +36,6 @@ _CHINESE_DATE = re.compile(r"(\d{4})\s*[年/.\-]\s*(\d{1,2})\s*[月/.\-]\s*(\d{1
 
 class FileUnreadable(Exception):
     """Internal: the file cannot be read as the format or encoding says (no value inside)."""
-
-
-def detect_encoding(path: Path) -> str:
-    with path.open("rb") as handle:
-        sample = handle.read(SAMPLE_BYTES)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for candidate in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(candidate)().decode(
-                sample, final=len(sample) < SAMPLE_BYTES
-            )
-            return candidate
-        except UnicodeDecodeError:
-            continue
-    raise FileUnreadable("the file is neither UTF-8 nor GB18030/GBK; pass --encoding")
 
 
 def fingerprint(path: Path) -> str:
@@ -98,22 +90,33 @@ class Row:
 
 
 class RowReader:
-    """The header and then the rows of a file, from row ``start`` on."""
+    """The header and then the rows of a file. ``empty_rows`` counts the blank rows read so far
+    (they are skipped, not lost: the import reports how many there were)."""
 
     def __init__(self, path: Path, *, encoding: str | None) -> None:
         self.path = path
         self.excel = is_excel(path)
-        self.encoding = "xlsx" if self.excel else (encoding or detect_encoding(path))
-        if not self.excel:
-            try:
-                codecs.lookup(self.encoding)
-            except LookupError:
-                raise FileUnreadable(f"unknown encoding {self.encoding!r}") from None
+        self.detected = not self.excel and not encoding
+        try:
+            if self.excel:
+                self.encoding = "xlsx"
+            elif encoding:
+                self.encoding = check_encoding(encoding)
+            else:
+                self.encoding = detect_encoding(path)
+        except TextUnreadable as error:
+            raise FileUnreadable(str(error)) from None
+        self.empty_rows = 0
         self._close: list[Any] = []
+        self._workbook: XlsxReader | None = None
 
     def rows(self) -> Iterator[Row]:
-        """Every row, the header first (row 1); empty rows are skipped."""
-        source = self._excel_rows() if self.excel else self._csv_rows()
+        """Every row, the header first (row 1); empty rows are skipped (and counted)."""
+        self.empty_rows = 0
+        if self.excel:
+            yield from self._excel_rows()
+            return
+        source = self._csv_rows()
         number = 0
         while True:
             try:
@@ -125,33 +128,42 @@ class RowReader:
                     f"row {number + 1} does not decode as {self.encoding}; pass --encoding"
                 ) from None
             except csv.Error as error:
-                raise FileUnreadable(f"row {number + 1} is not valid CSV ({error})") from None
+                raise FileUnreadable(str(csv_error(error, f"row {number + 1}"))) from None
+            except TextUnreadable as error:
+                raise FileUnreadable(f"{error} (row {number + 1})") from None
             number += 1
-            if any(cell for cell in cells):
+            if any(cells):
                 yield Row(number, cells)
+            else:
+                self.empty_rows += 1
 
     def _csv_rows(self) -> Iterator[list[str]]:
         handle = self.path.open("r", encoding=self.encoding, newline="")
         self._close.append(handle)
-        first = handle.readline()
-        handle.seek(0)
-        delimiter = max(",\t;", key=first.count)  # the header's most frequent separator
-        for cells in csv.reader(handle, delimiter=delimiter):
+        delimiter = sniff_delimiter(handle)
+        for cells in csv.reader(bounded_lines(handle), delimiter=delimiter):
             yield [cell.strip() for cell in cells]
 
-    def _excel_rows(self) -> Iterator[list[str]]:
-        from openpyxl import load_workbook
-
+    def _excel_rows(self) -> Iterator[Row]:
         try:
-            workbook = load_workbook(self.path, read_only=True, data_only=True)
-        except Exception as error:  # openpyxl raises many kinds for a broken file
-            raise FileUnreadable(f"not a readable xlsx workbook ({type(error).__name__})") from None
-        self._close.append(workbook)
-        sheet = workbook.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
-            yield [cell_text(value) for value in values]
+            if self._workbook is None:
+                self._workbook = XlsxReader(self.path, cell_text)
+                self._close.append(self._workbook)
+            previous = 0
+            for number, cells in self._workbook.rows():
+                if number <= previous:
+                    raise FileUnreadable(f"row {number} comes after row {previous} in the sheet")
+                self.empty_rows += number - previous - 1
+                previous = number
+                if any(cells):
+                    yield Row(number, cells)
+                else:
+                    self.empty_rows += 1
+        except XlsxUnreadable as error:
+            raise FileUnreadable(str(error)) from None
 
     def close(self) -> None:
         for handle in self._close:
             handle.close()
         self._close.clear()
+        self._workbook = None

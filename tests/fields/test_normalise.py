@@ -38,11 +38,25 @@ separators = st.sampled_from(["", " ", "-"])
 
 @given(mobiles, prefixes, separators)
 def test_fast_path_agrees_with_phonenumbers(mobile: str, prefix: str, sep: str) -> None:
+    """Same E.164 form for a valid number, and refused exactly when phonenumbers says it is not
+    a valid number (``140 0000 0000`` is of a possible length but of no range in use)."""
     written = prefix + sep.join([mobile[:3], mobile[3:7], mobile[7:]])
-    expected = phonenumbers.format_number(
-        phonenumbers.parse(written, "CN"), phonenumbers.PhoneNumberFormat.E164
-    )
-    assert normalise_phone(written).value == expected
+    parsed = phonenumbers.parse(written, "CN")
+    if phonenumbers.is_valid_number(parsed):
+        expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        assert normalise_phone(written).value == expected
+    else:
+        with pytest.raises(InvalidValue):
+            normalise_phone(written)
+
+
+@pytest.mark.parametrize("short", ["12345", "+86 12345", "14000000000", "1234567"])
+def test_a_number_of_no_range_in_use_is_refused_not_stored_with_a_country_code(
+    short: str,
+) -> None:
+    with pytest.raises(InvalidValue) as caught:
+        normalise_phone(short)
+    assert caught.value.reason.startswith("not a")
 
 
 def test_foreign_numbers_keep_their_country_code() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import pytest
+
 from tests.service.conftest import World
 from vault.audit import AuditQuery
 from vault.service.models import ConsentSummaryOut
@@ -73,6 +75,7 @@ def test_a_csv_import_records_grants_by_phone_and_reports_unmatched_lines(world:
         "withdrawn": 0,
         "unmatched": 1,
         "unmatched_lines": [3],
+        "encoding": "utf-8",
     }
     assert world.admin.consent_of(world.customer_id).purposes["marketing_email"].active
     (event,) = world.admin.audit_query(AuditQuery(action="consent", actor="p-admin"))
@@ -112,3 +115,41 @@ def test_support_may_not_touch_consent(world: World) -> None:
     assert answer.status_code == 403
     (event,) = world.admin.audit_query(AuditQuery(outcome="denied"))
     assert event["action"] == "consent" and event["request_id"] == answer.headers["X-Request-Id"]
+
+
+def test_a_consent_import_past_a_limit_is_a_one_line_422_and_records_nothing(
+    world: World,
+) -> None:
+    """A cell past the csv limit was a raw ``_csv.Error`` and a 500 (issue 14, observation 7)."""
+    from vault.textfile import MAX_CSV_CELL
+
+    csv = (
+        "customer,purpose,state,at,source,evidence\n"
+        f'{world.customer_id},marketing_email,granted,2026-01-05T10:00:00Z,web,"'
+        + "y" * (MAX_CSV_CELL + 1)
+        + '"\n'
+    ).encode()
+    answer = world.http.post(
+        "/v1/consent/import",
+        content=csv,
+        headers={**world.headers("admin"), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 422, answer.text
+    message = answer.json()["error"]["message"]
+    assert "line 2: a cell is longer than" in message and "\n" not in message
+    assert world.admin.consent_of(world.customer_id).ledger == []
+
+
+def test_a_consent_import_body_past_the_limit_is_refused_as_it_arrives(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vault.service.routes import consent
+
+    monkeypatch.setattr(consent, "MAX_IMPORT_BYTES", 1024)
+    answer = world.http.post(
+        "/v1/consent/import",
+        content=b"customer,purpose,state,at,source\n" + b"x" * 4096,
+        headers={**world.headers("admin"), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert "the limit for one consent import" in answer.json()["error"]["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,144 @@ def test_a_file_in_no_known_encoding_or_with_no_mapped_column_is_a_clear_error(
     other.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(ConnectorError, match="no column of the header maps"):
         admin.import_file(other)
+
+
+# --- every kind of bad row is refused, with its reason (issue 19, item 3) ------------------------
+
+KINDS_HEADER = ["姓名", "手机号码", "电子邮箱", "身份证号", "生日", "买家ID", "备注"]
+KIND_ROWS = [
+    ["好人", "13800138000", "good@example.cn", "", "", "tb_good", ""],
+    ["短号", "12345", "", "", "", "", ""],  # row 3: a phone of no range in use
+    ["坏邮件", "", "not-an-email", "", "", "", ""],  # row 4
+    ["坏身份证", "", "", "110101199003071234", "", "", ""],  # row 5: check digit
+    ["坏日期", "13700001111", "", "", "1990-02-30", "", ""],  # row 6
+    ["长值", "13700002222", "", "", "", "", "x" * 20_000],  # row 7
+    ["无键", "", "", "", "", "", "只有名字"],  # row 8: no key column has a value
+    ["控制", "13700003333", "", "", "", "", "a\x07b\x1b[31m"],  # row 9
+    [],  # row 10: empty
+    ["后来", "13700004444", "", "", "", "", ""],  # row 11
+]
+KIND_REASONS = {
+    3: "phone",
+    4: "email",
+    5: "id_number",
+    6: "birthday",
+    7: "note",
+    8: "no key",
+    9: "control characters",
+}
+
+
+def test_each_kind_of_bad_row_is_rejected_with_its_reason_and_empty_rows_are_counted(
+    admin: Session, vault: Vault, tmp_path: Path
+) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([KINDS_HEADER, *KIND_ROWS])
+    path = tmp_path / "kinds.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    report = admin.import_file(path)
+    assert (report.created, report.rejected, report.empty_rows) == (2, 7, 1)
+    assert report.reject_report is not None
+    text = Path(report.reject_report).read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))[1:]
+    assert [int(r[0]) for r in rows] == sorted(KIND_REASONS)
+    for number, reason in rows:
+        assert KIND_REASONS[int(number)] in reason
+    for row in KIND_ROWS:
+        for cell in row:
+            if len(cell) > 1:
+                assert cell not in text, "a cell value reached the reject report"
+    assert customer_count(vault) == 2
+
+
+def test_a_header_with_no_key_column_is_refused_before_anything_is_written(
+    admin: Session, vault: Vault, tmp_path: Path
+) -> None:
+    path = tmp_path / "names.csv"
+    path.write_text("姓名,收货地址\n张伟,杭州市\n", encoding="utf-8")
+    with pytest.raises(ConnectorError, match="no column of the header is a key"):
+        admin.import_file(path)
+    assert customer_count(vault) == 0
+
+
+def test_a_dry_run_predicts_the_real_run_exactly_and_writes_no_reject_report(
+    admin: Session, vault: Vault, tmp_path: Path
+) -> None:
+    """Duplicates across batches (row 2 again as row 6, two batches of 3 rows) and a person
+    erased before the import: the dry run counts them as the real run does."""
+    rows = [*GOOD, BAD[0], GOOD[1], ["9", "新人", "13912345678", "", "", "", ""]]
+    path = write_csv(tmp_path / "dupes.csv", rows, "utf-8")
+    os.utime(path, (1_700_000_000, 1_700_000_000))  # its rows were observed before the erasure
+    erased = write_csv(tmp_path / "erased.csv", [GOOD[2]], "utf-8")
+    admin.import_file(erased)
+    (gone,) = admin.find_customers("phone", GOOD[2][2], purpose="administration")
+    admin.erase_customer(gone, reason="request")
+    before = customer_count(vault)
+    dry = admin.import_file(path, dry_run=True, batch_size=3)
+    assert customer_count(vault) == before
+    assert not (tmp_path / "dupes.csv.rejects.csv").exists(), "a dry run wrote the reject report"
+    real = admin.import_file(path, batch_size=3)
+    keys = ("pulled", "created", "updated", "merged", "skipped", "rejected", "suppressed")
+    assert {k: dry.as_dict()[k] for k in keys} == {k: real.as_dict()[k] for k in keys}
+    assert (real.created, real.rejected, real.suppressed) == (3, 1, 1)
+    assert [r.where for r in dry.rejects] == [r.where for r in real.rejects]
+
+
+# --- encodings (issue 14, observation 8) ---------------------------------------------------------
+
+
+def _gbk_names_valid_as_utf8(count: int) -> list[str]:
+    """Common hanzi (GB2312 level 1) whose GBK bytes are also a valid UTF-8 sequence."""
+    names = []
+    for lead in range(0xC2, 0xD8):
+        for trail in range(0xA1, 0xC0):
+            try:
+                names.append(bytes([lead, trail]).decode("gb2312"))
+            except UnicodeDecodeError:
+                continue
+    return ["".join(names[i : i + 3]) for i in range(0, 3 * count, 3)]
+
+
+def test_gbk_text_that_is_also_valid_utf8_is_read_as_gbk_and_the_encoding_is_reported(
+    admin: Session, tmp_path: Path
+) -> None:
+    data = "name,phone\n史志伟,13800138000\n".encode("gbk")
+    data.decode("utf-8")  # the trap: these bytes are valid UTF-8 (ʷ־ΰ)
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(data)
+    assert detect_encoding(path) == "gb18030"
+    report = admin.import_file(path)
+    assert (report.created, report.encoding, report.encoding_detected) == (1, "gb18030", True)
+    (customer_id,) = admin.find_customers("phone", "13800138000", purpose="administration")
+    assert admin.get_customer(customer_id, purpose="administration").get("name") == "史志伟"
+    many = tmp_path / "many.csv"
+    names = _gbk_names_valid_as_utf8(50)
+    lines = [f"{n},139{i:08d}" for i, n in enumerate(names)]
+    payload = ("name,phone\n" + "\n".join(lines) + "\n").encode("gbk")
+    payload.decode("utf-8")
+    many.write_bytes(payload)
+    assert detect_encoding(many) == "gb18030"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name,phone\nJosé Müller,13800138000\n",
+        "姓名,手机\n史志伟,13800138000\n",
+        "name,phone\nΑλέξης (Alexis),13800138000\n张伟,13900001234\n",
+        "name,phone\nZoë 😀,13800138000\n",
+    ],
+)
+def test_utf8_text_stays_utf8(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "u.csv"
+    path.write_bytes(text.encode("utf-8"))
+    assert detect_encoding(path) == "utf-8"
+
+
+def test_encoding_given_overrides_the_detection(admin: Session, tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("name,phone\n史志伟,13800138000\n".encode("gbk"))
+    report = admin.import_file(path, encoding="utf-8")
+    assert (report.encoding, report.encoding_detected) == ("utf-8", False)
+    (customer_id,) = admin.find_customers("phone", "13800138000", purpose="administration")
+    assert admin.get_customer(customer_id, purpose="administration").get("name") == "ʷ־ΰ"

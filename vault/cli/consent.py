@@ -156,13 +156,14 @@ def consent_import(state: State, file: Path, as_json: bool) -> None:
         "withdrawn": report.withdrawn,
         "unmatched": report.unmatched,
         "unmatched_lines": report.unmatched_lines,
+        "encoding": report.encoding,
     }
     if as_json:
         emit_json(data)
         return
     click.echo(
         f"Recorded {report.recorded} of {report.rows} rows "
-        f"({report.granted} granted, {report.withdrawn} withdrawn)."
+        f"({report.granted} granted, {report.withdrawn} withdrawn; read as {report.encoding})."
     )
     if report.unmatched:
         lines = ", ".join(map(str, report.unmatched_lines[:20]))

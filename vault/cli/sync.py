@@ -230,7 +230,14 @@ def import_command(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Import customers from a CSV or xlsx FILE (UTF-8, UTF-8 BOM, GB18030/GBK)."""
+    """Import customers from a CSV or xlsx FILE (UTF-8, UTF-8 BOM, GB18030/GBK).
+
+    The file is read to its end before anything is written: a file past a limit (see
+    vault.textfile and connectors.file_import.xlsx) or that stops decoding is refused in one
+    line. Rows that cannot be taken (bad phone, email, ID number or date, a value too long,
+    control characters, no key column with a value) go to FILE.rejects.csv with their number
+    and reason, never their values. --dry-run writes nothing and counts what a real run would.
+    """
     session = state.session()
     with progress_bar("import", not as_json and sys.stderr.isatty()) as on_progress:
         report: ImportReport = session.import_file(
@@ -246,11 +253,20 @@ def import_command(
         emit_json(report.as_dict())
         return
     print_summary(report)
-    click.echo(f"  encoding {report.encoding}")
+    how = "detected; --encoding overrides" if report.encoding_detected else "given"
+    xlsx = report.encoding == "xlsx"
+    click.echo(f"  encoding {report.encoding}" + ("" if xlsx else f" ({how})"))
+    if report.empty_rows:
+        click.echo(f"  empty rows (skipped): {report.empty_rows}")
     if report.ignored_columns:
         click.echo(f"  columns not mapped (dropped): {', '.join(report.ignored_columns)}")
     if report.reject_report:
         click.echo(f"  rejected rows (row number and reason): {report.reject_report}")
+    elif report.dry_run and report.rejects:
+        for reject in report.rejects[:20]:
+            click.echo(f"  would reject {reject.where}: {reject.reason}")
+        if report.rejected > 20:
+            click.echo(f"  ... and {report.rejected - 20} more (--json lists them)")
 
 
 @customer.command("duplicates")

@@ -139,8 +139,8 @@ class ConsentOperations(Door):
         in one transaction: all of them, or none when a row is malformed."""
         session_purpose = self.authorize("consent")
         file = Path(path)
-        rows = importer.read_rows(file)
-        report = ConsentImportReport(rows=len(rows))
+        rows, encoding = importer.read_file(file)
+        report = ConsentImportReport(rows=len(rows), encoding=encoding)
         for row in rows:
             ledger.check_entry(
                 self._vault.policy,

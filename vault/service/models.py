@@ -377,6 +377,7 @@ class ConsentImportOut(Answer):
     withdrawn: int
     unmatched: int
     unmatched_lines: list[int]
+    encoding: str  # as detected: utf-8, gb18030, utf-16
 
 
 # --- exports, data-subject requests --------------------------------------------------------------

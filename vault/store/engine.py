@@ -65,7 +65,13 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        try:
+            return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        except ImportError as error:  # the driver installs with the package; a broken venv lacks it
+            raise ConfigError(
+                f"the PostgreSQL driver ({error.name or 'psycopg'}) is not installed: run "
+                "`pip install 'psycopg[binary]'`"
+            ) from None
     raise ConfigError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
     )

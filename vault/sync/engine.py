@@ -4,8 +4,10 @@ For each stream the connector pulls, from its saved cursor (or the beginning wit
 fetch a page (retried and rate-limit-waited by :mod:`vault.sync.retry`), resolve and upsert its
 records (:mod:`vault.sync.resolve`), and commit in **one transaction** the records, the cursor
 that follows them and the audit event of the batch. A sync killed at any point resumes from the
-last committed batch: nothing lost, nothing twice. A dry run does the same work and rolls every
-batch back.
+last committed batch: nothing lost, nothing twice. A dry run does the same work in one
+transaction per stream, rolled back at its end, so a later page sees what the earlier ones would
+have written (a buyer twice in a file is created once, as in the real run) and its counts are the
+real run's; it holds the write lock while it runs (other writers wait for it on SQLite).
 
 The engine runs as the connector's service principal (``connector-<name>``, role
 ``connector``), so every change it makes is audited under that principal; the person who
@@ -15,7 +17,8 @@ started the sync is audited too, in an event of their own.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -207,6 +210,32 @@ class SyncEngine:
         return report
 
     def _pull(self, stream: str, report: SyncReport, *, full: bool, dry_run: bool) -> None:
+        if not dry_run:
+            self._pull_pages(stream, report, full=full, transaction=self.vault._transaction)
+            return
+        # One transaction for every page of a dry run, rolled back at the end: each page sees
+        # what the pages before it would have written, so the counts are the real run's.
+        try:
+            with self.vault._transaction() as connection:
+
+                @contextmanager
+                def same() -> Iterator[Connection]:
+                    yield connection
+
+                self._pull_pages(stream, report, full=full, transaction=same, dry_run=True)
+                raise _DryRun
+        except _DryRun:
+            pass
+
+    def _pull_pages(
+        self,
+        stream: str,
+        report: SyncReport,
+        *,
+        full: bool,
+        transaction: Callable[[], AbstractContextManager[Connection]],
+        dry_run: bool = False,
+    ) -> None:
         with self.vault._reader.connect() as connection:
             cursor = None if full else load_cursor(connection, self.name, stream)
         batches = 0
@@ -220,20 +249,17 @@ class SyncEngine:
                     connector=self.name,
                 )
             counts = Counts(pulled=len(page.records) + len(page.rejects))
-            try:
-                with self.vault._transaction() as connection:
-                    touched, fields, rejects = self._apply(
-                        connection, page.records, counts, where=f"{stream}#{batches + 1}"
-                    )
-                    if page.rejects:
-                        rejects = [Reject(where=w, reason=r) for w, r in page.rejects] + rejects
-                        counts.rejected += len(page.rejects)
-                    if rejects and self.on_rejects is not None:
-                        self.on_rejects(rejects)
-                    if not dry_run:
-                        save_cursor(
-                            connection, self.name, stream, page.cursor, complete=not page.more
-                        )
+            with transaction() as connection:
+                touched, fields, rejects = self._apply(
+                    connection, page.records, counts, where=f"{stream}#{batches + 1}"
+                )
+                if page.rejects:
+                    rejects = [Reject(where=w, reason=r) for w, r in page.rejects] + rejects
+                    counts.rejected += len(page.rejects)
+                if rejects and self.on_rejects is not None:
+                    self.on_rejects(rejects)
+                if not dry_run:  # (a dry run's writes are all rolled back: no cursor, no event)
+                    save_cursor(connection, self.name, stream, page.cursor, complete=not page.more)
                     self.door._append(
                         connection,
                         AuditEvent(
@@ -250,10 +276,6 @@ class SyncEngine:
                             },
                         ),
                     )
-                    if dry_run:
-                        raise _DryRun
-            except _DryRun:
-                pass
             batches += 1
             records += len(page.records)
             report.counts.add(counts)

@@ -2,8 +2,9 @@
 
 The reject report (``FILE.rejects.csv``, UTF-8 with BOM so spreadsheet programs open it) lists
 each refused row by its number and the reason: field names and rules, never the row's values.
-It is written as batches go in; an import resumed after a kill keeps the rejects of the rows
-before its cursor and writes the rest again, so the report ends as an uninterrupted run's.
+It is written as batches go in, in row order within a batch (a dry run writes none: its rejects
+are in its report); an import resumed after a kill keeps the rejects of the rows before its
+cursor and writes the rest again, so the report ends as an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ class RejectWriter:
         self._handle.flush()
 
     def write(self, rejects: Sequence[Reject]) -> None:
-        self._writer.writerows((_row_number(r.where), r.reason) for r in rejects)
+        """A batch's rejects, in row order (the file's and the normalisers' come apart)."""
+        rows = sorted((_row_number(r.where), r.reason) for r in rejects)
+        self._writer.writerows(rows)
         self.count += len(rejects)
         self._handle.flush()
 

@@ -223,8 +223,11 @@ class SyncOperations(Door):
 
         Runs as ``connector-file_import``; rows are matched and merged like any sync (source
         ``source``, default ``import``); bad rows go to the reject report
-        (``FILE.rejects.csv``) with their row number and reason, never their values. An import
-        killed halfway resumes from its last committed batch when run again on the same file.
+        (``FILE.rejects.csv``) with their row number and reason, never their values. The file is
+        read once to its end before anything is written (a file that cannot be is refused in one
+        line). A dry run writes nothing (no reject report either) and counts what the real run
+        would. An import killed halfway resumes from its last committed batch when run again on
+        the same file.
         """
         from vault.plugins import connector_classes
         from vault.sync.imports import RejectWriter, reject_report_path
@@ -244,14 +247,22 @@ class SyncOperations(Door):
             "encoding": encoding or "",
             "batch_size": str(batch_size or self._vault.sync_policy.batch_size),
         }
-        connector = importer(settings, mapping=chosen)
+        connector = importer(
+            settings, mapping=chosen, keys=self._vault.catalogue.searchable
+        )
+        try:
+            connector.check()  # a file that cannot be read to its end is refused here
+        except BaseException:
+            connector.close()
+            raise
         with self._vault._transaction() as connection:
             principal = self._ensure_service_principal(connection, connector.info.name)
             cursor = load_cursor(connection, connector.info.name, "customers")
         resume_row = 0
         if cursor and cursor.get("file") == connector.fingerprint and not cursor.get("done"):
             resume_row = int(cursor.get("row", 0))
-        writer = RejectWriter(reject_report_path(file), resume_row=0 if dry_run else resume_row)
+        # A dry run writes nothing, the reject report included: its rejects are in the report.
+        writer = None if dry_run else RejectWriter(reject_report_path(file), resume_row=resume_row)
         report = ImportReport(
             connector=connector.info.name,
             principal=principal.name,
@@ -259,6 +270,8 @@ class SyncOperations(Door):
             full=False,
             path=str(file),
             encoding=connector.encoding,
+            encoding_detected=connector.encoding_detected,
+            empty_rows=connector.empty_rows,
         )
         try:
             engine = SyncEngine(
@@ -269,11 +282,11 @@ class SyncOperations(Door):
                 source=source or "import",
                 on_progress=on_progress,
                 action="import",
-                on_rejects=writer.write,
+                on_rejects=None if writer is None else writer.write,
             )
             result = engine.run(dry_run=dry_run)
         finally:
-            report.reject_report = writer.close()
+            report.reject_report = None if writer is None else writer.close()
             connector.close()
         report.counts = result.counts
         report.streams = result.streams

@@ -152,6 +152,8 @@ class ImportReport(SyncReport):
 
     path: str = ""
     encoding: str = ""
+    encoding_detected: bool = False  # False: given with --encoding (or an xlsx)
+    empty_rows: int = 0  # blank rows of the file, skipped
     reject_report: str | None = None
     ignored_columns: list[str] = field(default_factory=list)
 
@@ -160,6 +162,8 @@ class ImportReport(SyncReport):
         data.update(
             path=self.path,
             encoding=self.encoding,
+            encoding_detected=self.encoding_detected,
+            empty_rows=self.empty_rows,
             reject_report=self.reject_report,
             ignored_columns=self.ignored_columns,
         )

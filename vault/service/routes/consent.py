@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
 
+from vault.errors import InvalidValue
 from vault.service._auth import CallerDep
 from vault.service.models import (
     ConsentChange,
@@ -23,6 +24,7 @@ CustomerPath = Annotated[
     str, Path(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$", description="A customer id.")
 ]
 IMPORT_PATH = "/v1/consent/import"
+MAX_IMPORT_BYTES = 64 * 1024 * 1024  # a consent CSV body; larger is refused as it arrives (422)
 
 
 @router.post(
@@ -75,15 +77,26 @@ async def consent_of(customer_id: CustomerPath, caller: CallerDep) -> dict[str, 
     openapi_extra={
         "requestBody": {
             "required": True,
-            "description": "The CSV of `vault consent import` (UTF-8 or GB18030).",
+            "description": "The CSV of `vault consent import` (UTF-8 or GB18030/GBK, detected), "
+            "at most 64 MiB; a line at most 1 Mi characters, a cell at most 128 Ki.",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         }
     },
 )
 async def import_consent(request: Request, caller: CallerDep) -> dict[str, Any]:
-    """All rows or none: a malformed row stops the import, naming its line. The body is held in
-    memory only (an anonymous in-memory file handed to the library by path), never on disk."""
-    data = await request.body()
+    """All rows or none: a malformed row, or one past a limit, stops the import with a 422
+    naming its line. The body is held in memory only (an anonymous in-memory file handed to the
+    library by path), never on disk, and one larger than 64 MiB is refused as it arrives."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_IMPORT_BYTES:
+            raise InvalidValue(
+                field="body",
+                reason=f"larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB (the limit for "
+                "one consent import)",
+            )
+    data = bytes(body)
     return await caller.run(lambda s: _import(s, data))
 
 

@@ -351,6 +351,8 @@ class Session(
     def tag_customers(
         self, customer_ids: Sequence[str], tag: str, *, source: str, purpose: str | None = None
     ) -> int:
+        """Tag customers in one transaction and one audit event; returns how many were newly
+        tagged. An id that names no customer fails the whole call (:class:`NotFound`)."""
         purpose = self.authorize("write", purpose, customer_ids=customer_ids)
         return self._audited(
             AuditEvent(
@@ -360,6 +362,22 @@ class Session(
                 details={"operation": "tag", "tag": tag},
             ),
             lambda c: self.vault.customers.tag(c, customer_ids, tag, source=source),
+        )
+
+    def untag_customers(
+        self, customer_ids: Sequence[str], tag: str, *, purpose: str | None = None
+    ) -> int:
+        """Remove a tag from customers in one transaction and one audit event; returns how many
+        had it. An id that names no customer fails the whole call (:class:`NotFound`)."""
+        purpose = self.authorize("write", purpose, customer_ids=customer_ids)
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=customer_ids,
+                details={"operation": "untag", "tag": tag},
+            ),
+            lambda c: self.vault.customers.untag_many(c, customer_ids, tag),
         )
 
     def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:

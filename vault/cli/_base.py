@@ -2,6 +2,10 @@
 
 Errors: a :class:`~vault.errors.VaultError` prints one line (and its hint) on stderr and exits
 1; ``--debug`` adds the traceback. Every read command takes ``--json`` and then prints JSON only.
+
+Start-up: the command modules import click and this module only; the store, the crypto, logging
+(structlog pulls in rich) and the rest load when a command first needs them, so ``vault --help``
+and a one-customer command stay quick (``tests/test_cli_startup.py`` pins what is imported).
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from functools import update_wrapper
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from vault.errors import AccessDenied, VaultError
-from vault.log import configure_logging
-from vault.session import Session
-from vault.vault import Vault
+
+if TYPE_CHECKING:
+    from vault.session import Session
+    from vault.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +39,16 @@ class State:
         self.debug = debug
         self.token = token
         self._vault: Vault | None = None
+        self._logging = False
+
+    def start_logging(self) -> None:
+        """Configure logging (once) before the first library call that may log."""
+        if not self._logging:
+            from vault.log import configure_logging
+
+            level = "DEBUG" if self.debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING")
+            configure_logging(level=level)
+            self._logging = True
 
     def passphrase(self) -> str | None:
         if os.environ.get("VAULT_PASSPHRASE"):
@@ -44,7 +60,9 @@ class State:
     def open(self) -> Vault:
         if self._vault is None:
             from vault.config import VaultHome
+            from vault.vault import Vault
 
+            self.start_logging()
             home = VaultHome.resolve(self.home)
             passphrase = None
             if home.exists() and home.read_settings().key_source == "passphrase":
@@ -122,7 +140,6 @@ def fail(error: VaultError) -> NoReturn:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, token: str | None, debug: bool) -> None:
     """The customer data vault: encrypted customer PII, searchable without decrypting."""
-    configure_logging(level="DEBUG" if debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
     ctx.obj = State(home, debug, token)
 
 
@@ -134,4 +151,16 @@ def purpose_option(function: F) -> F:
     )(function)
 
 
-pass_state = click.make_pass_decorator(State)
+def pass_state(function: F) -> F:
+    """Pass the caller's :class:`State` as first argument, with logging configured: the body of
+    a command runs only when it is invoked (not for ``--help``), so logging loads only then."""
+
+    @click.pass_context
+    def new_function(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        state = ctx.find_object(State)
+        if state is None:  # pragma: no cover - every command hangs below `cli`
+            raise RuntimeError("the vault command group did not set up its state")
+        state.start_logging()
+        return ctx.invoke(function, state, *args, **kwargs)
+
+    return update_wrapper(new_function, function)  # type: ignore[return-value]  # same signature

@@ -8,12 +8,10 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from vault.audit import AuditQuery
-from vault.audit.log import checkpoint_from_file
 from vault.cli._base import (
     CLI_SOURCE,
     F,
@@ -25,7 +23,9 @@ from vault.cli._base import (
     purpose_option,
 )
 from vault.serialise import customer_to_json
-from vault.vault import Vault
+
+if TYPE_CHECKING:
+    from vault.audit import AuditQuery
 
 # --- init, migrate -----------------------------------------------------------------------------
 
@@ -45,6 +45,8 @@ from vault.vault import Vault
 @pass_state
 def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> None:
     """Create a vault: database, master key, policies, and the first admin token."""
+    from vault.vault import Vault
+
     passphrase = None
     if key_source == "passphrase":
         passphrase = os.environ.get("VAULT_PASSPHRASE") or str(
@@ -263,13 +265,116 @@ def customer_list(
         click.echo(f"(more: --after {page.next_after})", err=True)
 
 
+TAG_BATCH = 1000  # ids per transaction and audit event of `vault customer tag|untag`
+
+
+def read_ids(customer_ids: tuple[str, ...], file: IO[str] | None) -> list[str]:
+    """The ids given as arguments, then those of FILE: one per line; blank lines and lines
+    starting with ``#`` are skipped. Duplicates count once."""
+    ids = list(customer_ids)
+    if file is not None:
+        for line in file:
+            text = line.strip()
+            if text and not text.startswith("#"):
+                ids.append(text)
+    return list(dict.fromkeys(ids))
+
+
+def _tagging(function: F) -> F:
+    for option in reversed(
+        [
+            click.argument("customer_ids", nargs=-1, metavar="[CUSTOMER_ID]...", required=False),
+            click.argument("tag"),
+            click.option(
+                "--file",
+                "ids_file",
+                type=click.File("r", encoding="utf-8"),
+                help="Customer ids, one a line (`-`: standard input).",
+            ),
+            click.option(
+                "--batch-size",
+                default=TAG_BATCH,
+                show_default=True,
+                type=click.IntRange(1, 100_000),
+                help="Ids per transaction and audit event.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON only."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _run_tagging(
+    state: State,
+    verb: str,
+    tag: str,
+    customer_ids: tuple[str, ...],
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    ids = read_ids(customer_ids, ids_file)
+    if not ids:
+        raise click.UsageError("give customer ids as arguments or with --file")
+    session = state.session()
+    changed = 0
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        if verb == "tag":
+            changed += session.tag_customers(batch, tag, source=CLI_SOURCE)
+        else:
+            changed += session.untag_customers(batch, tag)
+    key = "tagged" if verb == "tag" else "untagged"
+    if as_json:
+        emit_json(
+            {"tag": tag, "customers": len(ids), key: changed, "unchanged": len(ids) - changed}
+        )
+    elif verb == "tag":
+        click.echo(f"Tagged {changed} of {len(ids)} customers {tag} ({len(ids) - changed} had it).")
+    else:
+        click.echo(
+            f"Removed {tag} from {changed} of {len(ids)} customers "
+            f"({len(ids) - changed} did not have it)."
+        )
+
+
 @customer.command("tag")
-@click.argument("customer_id")
-@click.argument("tag")
+@_tagging
 @pass_state
-def customer_tag(state: State, customer_id: str, tag: str) -> None:
-    """Tag a customer."""
-    state.session().tag_customers([customer_id], tag, source=CLI_SOURCE)
+def customer_tag(
+    state: State,
+    customer_ids: tuple[str, ...],
+    tag: str,
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Tag customers: `vault customer tag ID... TAG`, or `--file ids.txt TAG`.
+
+    Each batch of ids is one transaction and one audit event; an unknown id fails its batch
+    (earlier batches stay tagged) and the command.
+    """
+    _run_tagging(state, "tag", tag, customer_ids, ids_file, batch_size, as_json)
+
+
+@customer.command("untag")
+@_tagging
+@pass_state
+def customer_untag(
+    state: State,
+    customer_ids: tuple[str, ...],
+    tag: str,
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Remove a tag from customers: `vault customer untag ID... TAG`, or `--file ids.txt TAG`.
+
+    Each batch of ids is one transaction and one audit event; an unknown id fails its batch
+    (earlier batches stay untagged) and the command.
+    """
+    _run_tagging(state, "untag", tag, customer_ids, ids_file, batch_size, as_json)
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -464,6 +569,8 @@ def _audit_filters(function: F) -> F:
 
 
 def _audit_query(limit: int | None, **filters: Any) -> AuditQuery:
+    from vault.audit import AuditQuery
+
     def utc(moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
@@ -525,6 +632,8 @@ def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> Non
 @pass_state
 def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool) -> None:
     """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
+    from vault.audit.log import checkpoint_from_file
+
     external = [checkpoint_from_file(path.read_text()) for path in checkpoint_files]
     report = state.session().audit_verify(external)
     if as_json:

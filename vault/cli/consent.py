@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state
-from vault.consent.ledger import ConsentSummary
+
+if TYPE_CHECKING:
+    from vault.consent.ledger import ConsentSummary
 
 
 @cli.group()

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state
-from vault.export import manifest_path
 
 
 @cli.command("export")
@@ -40,6 +39,8 @@ def export(
     as_json: bool,
 ) -> None:
     """Export the customers consented for PURPOSE; writes FILE and FILE.manifest.json."""
+    from vault.export.manifest import manifest_path
+
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     session = state.session(purpose)
     try:

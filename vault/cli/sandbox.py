@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import importlib
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from vault.cli._base import cli
 from vault.errors import ConfigError
-from vault.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from vault.sandbox import Sandbox
 
 
 def sandbox_class(name: str) -> type[Sandbox]:
     """The emulator class of connector ``name`` (its ``sandbox`` attribute, ``module:Class``)."""
     from vault.plugins import connector_classes
+    from vault.sandbox import Sandbox
 
     connectors = connector_classes()
     if name not in connectors:

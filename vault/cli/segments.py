@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state, purpose_option
-from vault.segments.importer import FORMATS
-from vault.segments.operations import CustomerSegment, SegmentListing
+
+if TYPE_CHECKING:
+    from vault.segments.operations import CustomerSegment, SegmentListing
+
+# vault.segments.importer.FORMATS, without importing the segments package at start-up
+ORDER_LOG_FORMATS = ("cdnow", "online-retail")
 
 
 def _segment_json(segment: CustomerSegment) -> dict[str, Any]:
@@ -203,7 +207,7 @@ def group_list(state: State, as_json: bool, purpose: str | None) -> None:
 
 @cli.command("import-orders")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(ORDER_LOG_FORMATS), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def import_orders(state: State, path: Path, fmt: str, as_json: bool) -> None:

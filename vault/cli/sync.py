@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,9 +19,10 @@ from vault.cli._base import (
     purpose_option,
 )
 from vault.cli._core import customer
-from vault.sync.catalogue import describe_connectors
-from vault.sync.engine import Progress
-from vault.sync.report import ImportReport, SyncReport
+
+if TYPE_CHECKING:
+    from vault.sync.engine import Progress
+    from vault.sync.report import ImportReport, SyncReport
 
 STATUS = "status"  # `vault sync status`: no connector may take this name
 
@@ -33,8 +34,11 @@ def connectors() -> None:
 
 @connectors.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def connectors_list(as_json: bool) -> None:
+@pass_state
+def connectors_list(state: State, as_json: bool) -> None:
     """Every connector found (built-in and third-party), and plugins that failed to load."""
+    from vault.sync.catalogue import describe_connectors
+
     found = describe_connectors()
     if as_json:
         emit_json(found)

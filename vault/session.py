@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
-from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.audit import AuditEvent, AuditPage, AuditQuery, Checkpoint, VerifyReport
 from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
 from vault.consent.suppression import filter_records
@@ -163,6 +163,7 @@ class Session(
         views = self._views(purpose)
         visible = {field for field, view in views.items() if view != "hidden"}
         shown: list[str] = []
+        masked: list[str] = []  # the audit event says which fields were shown masked
 
         def operation(connection: Connection) -> Customer:
             customer = self.vault.customers.get(
@@ -173,10 +174,17 @@ class Session(
             )
             presented = self._present(customer, views)
             shown.extend(presented.fields)
+            masked.extend(sorted(n for n, v in presented.fields.items() if v.masked))
             return presented
 
         return self._audited(
-            AuditEvent(action="read", purpose=purpose, customer_ids=[customer_id], fields=shown),
+            AuditEvent(
+                action="read",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=shown,
+                details={"masked": masked},
+            ),
             operation,
         )
 
@@ -506,6 +514,21 @@ class Session(
                 details={"operation": "query"},
             ),
             lambda c: self.vault.audit.query(c, query),
+        )
+
+    def audit_page(self, query: AuditQuery) -> AuditPage:
+        """Like :meth:`audit_query`, and says whether more events match: continue with
+        ``replace(query, after=page.next_after)`` (or ``before=page.next_before`` when
+        ``query.newest_first``)."""
+        purpose = self.authorize("audit")
+        return self._audited(
+            AuditEvent(
+                action="audit",
+                purpose=purpose,
+                customer_ids=[query.customer] if query.customer else [],
+                details={"operation": "query"},
+            ),
+            lambda c: self.vault.audit.page(c, query),
         )
 
     def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:

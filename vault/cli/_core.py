@@ -552,16 +552,50 @@ def audit() -> None:
     """The tamper-evident audit log: query, export, verify, checkpoints."""
 
 
+# The policy's actions (vault.access.policy.ACTIONS, not imported at start-up), the token checks,
+# and `push`: the sync events that sent data to a platform (action sync, operation push).
+AUDIT_ACTIONS = (
+    "read",
+    "search",
+    "write",
+    "import",
+    "sync",
+    "decrypt",
+    "export",
+    "erase",
+    "consent",
+    "audit",
+    "keys",
+    "principals",
+    "authenticate",
+)
+PUSH = "push"
+
+
 def _audit_filters(function: F) -> F:
     for option in reversed(
         [
-            click.option("--actor"),
+            click.option("--actor", help="A principal's name."),
             click.option("--customer", help="A customer id."),
-            click.option("--action"),
+            click.option(
+                "--action",
+                type=click.Choice([*AUDIT_ACTIONS, PUSH]),
+                help="What was done; `push` = `--action sync --operation push` (data sent to a "
+                "platform).",
+            ),
+            click.option(
+                "--operation",
+                help="The event's details.operation, e.g. push, pull, tag, untag, add, update, "
+                "query, export, erase.",
+            ),
             click.option("--purpose", "audit_purpose", help="Events made for this purpose."),
             click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"])),
-            click.option("--since", type=click.DateTime(), help="From this time (UTC)."),
-            click.option("--until", type=click.DateTime(), help="Before this time (UTC)."),
+            click.option(
+                "--since", type=click.DateTime(), help="From this time (UTC unless it has one)."
+            ),
+            click.option(
+                "--until", type=click.DateTime(), help="Before this time (UTC unless it has one)."
+            ),
         ]
     ):
         function = option(function)
@@ -574,36 +608,88 @@ def _audit_query(limit: int | None, **filters: Any) -> AuditQuery:
     def utc(moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
+    action, operation = filters["action"], filters["operation"]
+    if action == PUSH:
+        if operation not in (None, PUSH):
+            raise click.BadParameter("--action push is --operation push", param_hint="--operation")
+        action, operation = "sync", PUSH
     return AuditQuery(
         actor=filters["actor"],
         customer=filters["customer"],
-        action=filters["action"],
+        action=action,
+        operation=operation,
         purpose=filters["audit_purpose"],
         outcome=filters["outcome"],
         since=utc(filters["since"]),
         until=utc(filters["until"]),
         limit=limit,
+        after=filters.get("after"),
+        before=filters.get("before"),
+        newest_first=filters.get("newest_first", False),
     )
+
+
+def _shown_fields(event: dict[str, Any]) -> str:
+    """Field names, each with how it was shown when the event says (reads record it)."""
+    masked = event["details"].get("masked")
+    if not isinstance(masked, list):
+        return ",".join(event["fields"]) or "-"
+    return ",".join(f"{f}({'masked' if f in masked else 'clear'})" for f in event["fields"]) or "-"
 
 
 @audit.command("query")
 @_audit_filters
-@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option(
+    "--after", type=click.IntRange(0), metavar="SEQ", help="Only events after this seq (paging)."
+)
+@click.option(
+    "--before", type=click.IntRange(1), metavar="SEQ", help="Only events before this seq."
+)
+@click.option("--newest-first", is_flag=True, help="Newest first (default: oldest first).")
+@click.option(
+    "--limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Events per page; when more match, stderr says how to get the next page.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> None:
-    """Find audit events (oldest first)."""
-    events = state.session().audit_query(_audit_query(limit, **filters))
+    """Find audit events, a page at a time (oldest first, or --newest-first).
+
+    The table shows seq, time, actor (roles), action, outcome, purpose, the operation, how many
+    customers, the fields (each marked clear or masked where the event records how it was
+    shown) and the reason. When the page is full, stderr says how to get the next one:
+    `(more: --after SEQ)` or, newest first, `(more: --before SEQ)`. With --json the page is
+    `{"events": [...], "more": bool, "next_after": SEQ|null, "next_before": SEQ|null}`.
+
+    Pushes to a platform are `--action push` (the same as `--action sync --operation push`).
+    """
+    page = state.session().audit_page(_audit_query(limit, **filters))
     if as_json:
-        emit_json(events)
-        return
-    for e in events:
-        who = f"{e['actor']}({','.join(e['roles'])})"
-        click.echo(
-            f"{e['seq']:>8} {e['at']} {who:<24} {e['action']:<10} {e['outcome']:<8} "
-            f"{e['purpose'] or '-':<18} customers={e['customers']['count']} "
-            f"{e['reason']}"
+        emit_json(
+            {
+                "events": page.events,
+                "more": page.more,
+                "next_after": page.next_after,
+                "next_before": page.next_before,
+            }
         )
+    else:
+        for e in page.events:
+            who = f"{e['actor']}({','.join(e['roles'])})"
+            operation = e["details"].get("operation") or "-"
+            click.echo(
+                f"{e['seq']:>8} {e['at']} {who:<24} {e['action']:<10} {e['outcome']:<8} "
+                f"{e['purpose'] or '-':<18} {operation:<12} customers={e['customers']['count']} "
+                f"fields={_shown_fields(e)} {e['reason']}".rstrip()
+            )
+    if page.more:
+        cursor = (
+            f"--before {page.next_before}" if page.newest_first else f"--after {page.next_after}"
+        )
+        click.echo(f"(more: {cursor})", err=True)
 
 
 @audit.command("export")

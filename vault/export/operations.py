@@ -37,6 +37,7 @@ from vault.store.engine import utcnow
 from vault.store.schema import consent_state, customer_tags, customers, tags
 
 EXPORT_BATCH = 2000
+HEADER_STYLES = ("names", "en", "zh")  # header row: field names, catalogue labels, Chinese labels
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 ID_COLUMN = "customer_id"
 
@@ -108,6 +109,18 @@ class ExportOperations(Door):
             reason=reason,
         )
 
+    def _header_row(self, style: str, columns: Sequence[str]) -> list[str]:
+        """The header row: field names (``names``), or the catalogue's labels (``en``, ``zh``;
+        a field without a Chinese label keeps its label)."""
+        if style not in HEADER_STYLES:
+            raise InvalidValue(field="headers", reason=f"one of {', '.join(HEADER_STYLES)}")
+        if style == "names":
+            return [ID_COLUMN, *columns]
+        catalogue = self.vault.catalogue
+        if style == "en":
+            return ["Customer id", *(catalogue[c].label for c in columns)]
+        return ["客户编号", *(catalogue[c].label_zh or catalogue[c].label for c in columns)]
+
     def _export_columns(
         self, purpose: Purpose, views: dict[str, str], fields: Sequence[str] | None
     ) -> list[str]:
@@ -139,6 +152,7 @@ class ExportOperations(Door):
         segments: Sequence[str] = (),
         manifest_to: Any = None,
         batch_size: int = EXPORT_BATCH,
+        headers: str = "names",
     ) -> ExportManifest:
         """Write the export of ``purpose`` to ``out``; returns its manifest (also written to
         ``manifest_to``, a path, when given: the CLI puts it beside the file).
@@ -152,6 +166,7 @@ class ExportOperations(Door):
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
+        header_row = self._header_row(headers, columns)
         tag_names = [check_tag(t) for t in tags if t.strip()]
         segment_names = [*([segment] if segment else []), *segments]
         for name in segment_names:
@@ -173,7 +188,12 @@ class ExportOperations(Door):
                 if connection.dialect.name == "postgresql":
                     connection = connection.execution_options(isolation_level="REPEATABLE READ")
                 with connection.begin():
-                    writer = writer_cls(stream, [ID_COLUMN, *columns])
+                    writer = writer_cls(
+                        stream,
+                        [ID_COLUMN, *columns],
+                        headers=header_row,
+                        types={c: self.vault.catalogue[c].type for c in columns},
+                    )
                     for rows in self._pages(connection, query, columns, views, batch_size):
                         writer.write_rows(rows)
                         for row in rows:

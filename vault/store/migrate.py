@@ -14,7 +14,7 @@ from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, column, inspect, select, table
+from sqlalchemy import Engine, String, column, inspect, select, table
 
 from vault.errors import MigrationRequired
 
@@ -74,9 +74,9 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         if not inspect(connection).has_table(VERSION_TABLE):
             return None
-        version_num = column("version_num")
-        versions = connection.execute(select(version_num).select_from(table(VERSION_TABLE)))
-        versions = list(versions.scalars())
+        version_num = column("version_num", String)
+        statement = select(version_num).select_from(table(VERSION_TABLE))
+        versions: list[str] = list(connection.execute(statement).scalars())
     if len(versions) > 1:  # branches: not a layout the vault ships; let Alembic say
         raise MigrationRequired(
             f"database schema has several heads ({', '.join(sorted(versions))}); "

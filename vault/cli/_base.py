@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from functools import update_wrapper
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -86,8 +87,37 @@ class State:
             self._vault.close()
 
 
+def format_time(moment: datetime | date | str | None) -> str | None:
+    """The one time format of every command's output, text and JSON: RFC 3339 with an offset
+    (``2026-11-01T02:00:00+00:00``), in UTC. A naive time is the store's UTC. (Audit events keep
+    their own hashed ``at``, RFC 3339 with ``Z``.)"""
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # a time some layer already wrote out
+        try:
+            parsed = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+        return format_time(parsed)
+    if not isinstance(moment, datetime):
+        return moment.isoformat()  # a date: 2026-11-01
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return format_time(value)
+    return str(value)
+
+
+def to_json_text(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(to_json_text(data))
 
 
 def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:

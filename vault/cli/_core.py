@@ -18,6 +18,7 @@ from vault.cli._base import (
     State,
     cli,
     emit_json,
+    format_time,
     parse_assignments,
     pass_state,
     purpose_option,
@@ -75,8 +76,9 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def migrate(state: State) -> None:
+def migrate(state: State, as_json: bool) -> None:
     """Upgrade the database schema to this version of the vault."""
     from vault.config import VaultHome
     from vault.store import migrate as migrations
@@ -86,7 +88,11 @@ def migrate(state: State) -> None:
     engine = make_engine(settings.db_url)
     try:
         migrations.upgrade(engine)
-        click.echo(f"Schema at revision {migrations.current_revision(engine)}.")
+        revision = migrations.current_revision(engine)
+        if as_json:
+            emit_json({"revision": revision})
+        else:
+            click.echo(f"Schema at revision {revision}.")
     finally:
         engine.dispose()
 
@@ -395,7 +401,9 @@ def keys_status(state: State, as_json: bool) -> None:
         "active_version": status.active_version,
         "rotation_in_progress": status.rotation_in_progress,
         "pending_rewrap": status.pending_rewrap,
-        "versions": [asdict(v) for v in status.versions],
+        "versions": [
+            {**asdict(v), "created_at": format_time(v.created_at)} for v in status.versions
+        ],
     }
     if as_json:
         emit_json(data)
@@ -410,7 +418,7 @@ def keys_status(state: State, as_json: bool) -> None:
         state_text = "retired" if v.retired else ("loaded" if v.loaded else "not available")
         click.echo(
             f"  v{v.version}  {v.source:<10} {state_text:<13} data keys: {v.data_keys:>9}"
-            f"  system keys: {v.system_keys}  created {v.created_at}"
+            f"  system keys: {v.system_keys}  created {format_time(v.created_at)}"
         )
 
 
@@ -441,11 +449,15 @@ def keys_rotate(state: State, batch_size: int, as_json: bool) -> None:
 
 @keys.command("retire")
 @click.argument("version", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def keys_retire(state: State, version: int) -> None:
+def keys_retire(state: State, version: int, as_json: bool) -> None:
     """Retire a master key version that no data key uses any more."""
     state.session().retire_key_version(version)
-    click.echo(f"Master key version {version} retired.")
+    if as_json:
+        emit_json({"retired": version})
+    else:
+        click.echo(f"Master key version {version} retired.")
 
 
 # --- principals --------------------------------------------------------------------------------
@@ -503,7 +515,7 @@ def principal_add(
                 "name": name,
                 "roles": list(roles),
                 "token": token,
-                "expires_at": expires_at.isoformat() if expires_at else None,
+                "expires_at": format_time(expires_at),
             }
         )
     else:
@@ -521,9 +533,9 @@ def principal_list(state: State, as_json: bool) -> None:
             "name": p.name,
             "kind": p.kind,
             "roles": list(p.roles),
-            "created_at": p.created_at.isoformat(),
-            "expires_at": p.expires_at.isoformat() if p.expires_at else None,
-            "revoked_at": p.revoked_at.isoformat() if p.revoked_at else None,
+            "created_at": format_time(p.created_at),
+            "expires_at": format_time(p.expires_at),
+            "revoked_at": format_time(p.revoked_at),
         }
         for p in state.session().list_principals()
     ]
@@ -537,11 +549,15 @@ def principal_list(state: State, as_json: bool) -> None:
 
 @principal.command("revoke")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def principal_revoke(state: State, name: str) -> None:
+def principal_revoke(state: State, name: str, as_json: bool) -> None:
     """Revoke a principal's token at once."""
     state.session().revoke_principal(name)
-    click.echo(f"Revoked {name}.")
+    if as_json:
+        emit_json({"revoked": name})
+    else:
+        click.echo(f"Revoked {name}.")
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -697,13 +713,29 @@ def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> N
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    required=True,
+    help="The file (`-`: standard output).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 @pass_state
-def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> None:
+def audit_export(state: State, /, fmt: str, output: Path, as_json: bool, **filters: Any) -> None:
     """Export events (and, for JSON Lines, the checkpoints that cover them)."""
-    with output.open("w", encoding="utf-8", newline="") as handle:
+    if str(output) == "-":
+        if as_json:
+            raise click.UsageError("-o - writes the events to stdout: leave out --json")
+        handle = sys.stdout
         count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
-    click.echo(f"Exported {count} events to {output}.", err=True)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+    if as_json:
+        emit_json({"events": count, "output": str(output), "format": fmt})
+    else:
+        click.echo(f"Exported {count} events to {output}.", err=True)
 
 
 @audit.command("verify")
@@ -711,8 +743,8 @@ def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> Non
     "--checkpoint",
     "checkpoint_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True),
+    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`; `-`: standard input).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
@@ -720,7 +752,10 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
     """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
     from vault.audit.log import checkpoint_from_file
 
-    external = [checkpoint_from_file(path.read_text()) for path in checkpoint_files]
+    external = [
+        checkpoint_from_file(sys.stdin.read() if str(path) == "-" else path.read_text())
+        for path in checkpoint_files
+    ]
     report = state.session().audit_verify(external)
     if as_json:
         emit_json(
@@ -754,9 +789,10 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save it to this file, for `vault audit verify --checkpoint`.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only (it always is).")
 @pass_state
-def audit_checkpoint(state: State, output: Path | None) -> None:
-    """Sign the current head of the chain now and print the checkpoint."""
+def audit_checkpoint(state: State, output: Path | None, as_json: bool) -> None:
+    """Sign the current head of the chain now and print the checkpoint (JSON)."""
     session = state.session()
     checkpoint = session.audit_checkpoint()
     text = json.dumps(checkpoint.to_json(session.audit_public_key()), indent=2)
@@ -766,10 +802,15 @@ def audit_checkpoint(state: State, output: Path | None) -> None:
 
 
 @audit.command("public-key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def audit_public_key(state: State) -> None:
+def audit_public_key(state: State, as_json: bool) -> None:
     """Print the Ed25519 key that verifies checkpoints (hex, raw 32 bytes)."""
-    click.echo(state.session().audit_public_key().hex())
+    key = state.session().audit_public_key().hex()
+    if as_json:
+        emit_json({"algorithm": "Ed25519", "public_key": key})
+    else:
+        click.echo(key)
 
 
 # --- demo --------------------------------------------------------------------------------------

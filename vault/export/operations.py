@@ -188,7 +188,7 @@ class ExportOperations(Door):
                 if connection.dialect.name == "postgresql":
                     connection = connection.execution_options(isolation_level="REPEATABLE READ")
                 with connection.begin():
-                    writer = writer_cls(
+                    writer = writer_cls.create(
                         stream,
                         [ID_COLUMN, *columns],
                         headers=header_row,

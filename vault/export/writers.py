@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import io
 import json
 import re
@@ -114,6 +115,23 @@ class ExportWriter(ABC):
         if len(self.headers) != len(self.columns):
             raise ValueError("one header per column")
         self.types: list[str | None] = [(types or {}).get(c) for c in self.columns]
+
+    @classmethod
+    def create(
+        cls,
+        out: IO[bytes] | HashingStream,
+        columns: Sequence[str],
+        *,
+        headers: Sequence[str] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> ExportWriter:
+        """A writer of this format. A plugin's writer whose constructor takes only ``(out,
+        columns)`` (the interface before headers and types) still works, with the column
+        names as headers."""
+        accepted = inspect.signature(cls.__init__).parameters
+        if "headers" in accepted and "types" in accepted:
+            return cls(out, columns, headers=headers, types=types)
+        return cls(out, columns)
 
     @abstractmethod
     def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:

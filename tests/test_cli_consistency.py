@@ -138,3 +138,18 @@ def test_erase_on_a_terminal_asks_first(
     run(home, token, "dsar", "erase", customer_id, "--reason", "T-3", stdin="y\n")
     gone = run(home, token, "customer", "show", customer_id, ok=False)
     assert gone.exit_code == 1 and "NotFound" in gone.stderr
+
+
+def test_group_add_and_group_list_ask_for_the_same_things(
+    cli_vault: tuple[Path, str, str],
+) -> None:
+    home, token, _ = cli_vault
+    env = {"VAULT_TOKEN": token}  # no VAULT_PURPOSE: neither command needs one
+    for args in (
+        ["group", "add", "tea", "--rule", "'tea' in categories"],
+        ["group", "list"],
+        ["group", "add", "tea2", "--rule", "'tea' in categories", "--purpose", "administration"],
+        ["group", "list", "--purpose", "administration"],
+    ):
+        result = CliRunner().invoke(cli, ["--home", str(home), *args], env=env)
+        assert result.exit_code == 0, (args, result.output, result.stderr)

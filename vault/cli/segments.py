@@ -169,6 +169,9 @@ def segments_members(
         _print_listing(listing, ids=True)
 
 
+GROUP_PURPOSE = "administration"  # what `group add` always used; `group list` now too
+
+
 @cli.group()
 def group() -> None:
     """Rule-based customer groups, kept current as orders arrive."""
@@ -181,10 +184,14 @@ def group() -> None:
 )
 @click.option("--description", default="")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@purpose_option
 @pass_state
-def group_add(state: State, name: str, rule: str, description: str, as_json: bool) -> None:
-    """Define a group by a rule over tiers, stages, scores, categories, platforms and regions."""
-    size = state.session("administration").add_group(name, rule, description=description)
+def group_add(
+    state: State, name: str, rule: str, description: str, as_json: bool, purpose: str | None
+) -> None:
+    """Define a group by a rule over tiers, stages, scores, categories, platforms and regions
+    (purpose: --purpose, default administration, as for `vault group list`)."""
+    size = state.session(purpose or GROUP_PURPOSE).add_group(name, rule, description=description)
     if as_json:
         emit_json({"name": name, "members": size})
     else:
@@ -196,8 +203,8 @@ def group_add(state: State, name: str, rule: str, description: str, as_json: boo
 @purpose_option
 @pass_state
 def group_list(state: State, as_json: bool, purpose: str | None) -> None:
-    """Every group with its rule and size."""
-    groups = state.session(purpose).list_groups()
+    """Every group with its rule and size (purpose: --purpose, default administration)."""
+    groups = state.session(purpose or GROUP_PURPOSE).list_groups()
     if as_json:
         emit_json([asdict(g) for g in groups])
         return

@@ -182,12 +182,15 @@ def sync_command(
     reconcile: bool,
     as_json: bool,
 ) -> None:
-    """Sync connector NAME (pull from its cursors, push what changed), or `vault sync status`."""
+    """Sync connector NAME (pull from its cursors, push what changed), or `vault sync status`.
+
+    With --json both print the same shape per connector: `connector`, `principal`, `last_run`,
+    `cursors`, `open_duplicates` and `report` (this run's counts; null in `sync status`)."""
     session = state.session()
     if name == STATUS:
         status = session.sync_status()
         if as_json:
-            emit_json(status)
+            emit_json([{**entry, "report": None} for entry in status])
             return
         for entry in status:
             last = entry["last_run"] or {}
@@ -210,7 +213,14 @@ def sync_command(
             on_progress=on_progress,
         )
     if as_json:
-        emit_json(report.as_dict())
+        # The shape of an entry of `vault sync status --json`, with this run's report.
+        entry = next((e for e in session.sync_status() if e["connector"] == name), None)
+        emit_json(
+            {
+                **(entry or {"connector": name, "last_run": None, "cursors": []}),
+                "report": report.as_dict(),
+            }
+        )
     else:
         print_summary(report)
 

@@ -214,13 +214,11 @@ def sync_command(
         )
     if as_json:
         # The shape of an entry of `vault sync status --json`, with this run's report.
-        entry = next((e for e in session.sync_status() if e["connector"] == name), None)
-        emit_json(
-            {
-                **(entry or {"connector": name, "last_run": None, "cursors": []}),
-                "report": report.as_dict(),
-            }
+        entries = [e for e in session.sync_status() if e["connector"] == name]
+        mine: dict[str, Any] = (
+            entries[0] if entries else {"connector": name, "last_run": None, "cursors": []}
         )
+        emit_json({**mine, "report": report.as_dict()})
     else:
         print_summary(report)
 

@@ -115,3 +115,45 @@ def test_cli_export_with_chinese_headers(initialised: tuple[Vault, str], home: P
     (row,) = csv_rows(output.read_bytes())
     assert row == {"客户编号": row["客户编号"], "姓名": "张三", "手机号": "+8613800138000"}
     assert json.loads(result.stdout)["fields"] == ["customer_id", "name", "phone"]
+
+
+def test_a_customer_held_only_as_platform_ciphertext_is_said_so(admin: Session) -> None:
+    from sqlalchemy import insert
+
+    from vault.store.engine import utcnow
+    from vault.store.schema import platform_handles
+
+    plain = admin.add_customer({"name": "张三", "phone": "13800138000"}, source="t")
+    buyer = admin.add_customer({"name": "李**"}, source="taobao", identities=[("taobao", "o-1")])
+    with admin.vault.transaction() as connection:  # what a Taobao sync keeps of a buyer
+        connection.execute(
+            insert(platform_handles),
+            [
+                {
+                    "customer_id": buyer,
+                    "field": f,
+                    "platform": "taobao",
+                    "handle": b"~sealed~",
+                    "observed_at": utcnow(),
+                }
+                for f in ("phone", "address")
+            ],
+        )
+    out = io.BytesIO()
+    manifest = admin.export("customer_service", out, fields=["name", "phone", "address"])
+    rows = {row["customer_id"]: row for row in csv_rows(out.getvalue())}
+    assert rows[buyer]["platform_ciphertext"] == "taobao: address, phone"
+    assert rows[buyer]["phone"] == "" and rows[buyer]["name"] == "李**"
+    assert rows[plain]["platform_ciphertext"] == ""
+    assert manifest.fields[-1] == "platform_ciphertext"
+    out = io.BytesIO()
+    admin.export("customer_service", out, fields=["name", "phone"], headers="zh")
+    header = out.getvalue().decode("utf-8-sig").splitlines()[0]
+    assert header == "客户编号,姓名,手机号,仅有平台密文的字段"
+
+
+def test_no_ciphertext_column_when_no_platform_holds_any(admin: Session) -> None:
+    admin.add_customer({"name": "张三"}, source="t")
+    out = io.BytesIO()
+    admin.export("customer_service", out, fields=["name"])
+    assert out.getvalue().decode("utf-8-sig").splitlines()[0] == "customer_id,name"

@@ -34,12 +34,24 @@ from vault.export.writers import Cell, HashingStream
 from vault.segments import Segmenter, members_query, resolve_segment
 from vault.store.customers import IDENTITY_FIELD, check_tag
 from vault.store.engine import utcnow
-from vault.store.schema import consent_state, customer_tags, customers, tags
+from vault.store.schema import (
+    consent_state,
+    customer_tags,
+    customers,
+    platform_handles,
+    tags,
+)
 
 EXPORT_BATCH = 2000
 HEADER_STYLES = ("names", "en", "zh")  # header row: field names, catalogue labels, Chinese labels
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 ID_COLUMN = "customer_id"
+# A shop's buyers often arrive as the platform's ciphertext only (Taobao OAID, Pinduoduo): a row
+# of them would hold nothing but an id. When the vault holds such ciphertexts for the exported
+# fields, this last column names, per row, the empty fields a platform holds as ciphertext
+# ("taobao: address, phone"); `vault connectors decrypt` asks the platform for one, per scene.
+CIPHERTEXT_COLUMN = "platform_ciphertext"
+CIPHERTEXT_HEADERS = {"en": "Held as platform ciphertext", "zh": "仅有平台密文的字段"}
 
 
 def customer_query(
@@ -166,7 +178,12 @@ class ExportOperations(Door):
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
+        with self.vault.reader.connect() as connection:
+            noted = bool(columns) and _holds_ciphertexts(connection, columns)
         header_row = self._header_row(headers, columns)
+        if noted:
+            header_row.append(CIPHERTEXT_HEADERS.get(headers, CIPHERTEXT_COLUMN))
+        file_columns = [ID_COLUMN, *columns, *([CIPHERTEXT_COLUMN] if noted else [])]
         tag_names = [check_tag(t) for t in tags if t.strip()]
         segment_names = [*([segment] if segment else []), *segments]
         for name in segment_names:
@@ -190,11 +207,13 @@ class ExportOperations(Door):
                 with connection.begin():
                     writer = writer_cls.create(
                         stream,
-                        [ID_COLUMN, *columns],
+                        file_columns,
                         headers=header_row,
                         types={c: self.vault.catalogue[c].type for c in columns},
                     )
-                    for rows in self._pages(connection, query, columns, views, batch_size):
+                    for rows in self._pages(
+                        connection, query, columns, views, batch_size, noted=noted
+                    ):
                         writer.write_rows(rows)
                         for row in rows:
                             exported.append(str(row[0]))
@@ -220,7 +239,7 @@ class ExportOperations(Door):
             created_at=utcnow().isoformat(),
             format=fmt,
             rows=len(exported),
-            fields=[ID_COLUMN, *columns],
+            fields=file_columns,
             file_sha256=stream.hexdigest(),
             file_bytes=stream.bytes,
             customer_digest=(
@@ -255,6 +274,8 @@ class ExportOperations(Door):
         columns: Sequence[str],
         views: dict[str, str],
         batch_size: int,
+        *,
+        noted: bool = False,
     ) -> Iterator[list[list[Cell]]]:
         """Rows a page at a time: unwrap the page's data keys, open its fields, mask them."""
         catalogue = self.vault.catalogue
@@ -270,7 +291,7 @@ class ExportOperations(Door):
         # export reads, and SQLAlchemy's row processing would cost more than the query.
         driver: Any = connection.connection.driver_connection
         after = ""
-        width = len(columns) + 1
+        width = len(columns) + 1 + int(noted)
         while True:
             page = connection.execute(query, {"after": after, "page_size": batch_size}).all()
             if not page:
@@ -307,4 +328,42 @@ class ExportOperations(Door):
                     if style is not None and not masked:
                         text = mask(style, text)  # type: ignore[arg-type]
                     rows[customer_id][position[field]] = text
+            if noted:
+                _note_ciphertexts(connection, rows, columns, position)
             yield list(rows.values())
+
+
+def _holds_ciphertexts(connection: Connection, columns: Sequence[str]) -> bool:
+    """Whether any customer has a platform's ciphertext of one of these fields."""
+    found = connection.execute(
+        select(platform_handles.c.customer_id)
+        .where(platform_handles.c.field.in_(list(columns)))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _note_ciphertexts(
+    connection: Connection,
+    rows: dict[str, list[Cell]],
+    columns: Sequence[str],
+    position: dict[str, int],
+) -> None:
+    """Fill the last column: per row, the empty fields a platform holds as ciphertext."""
+    held: dict[str, dict[str, list[str]]] = {}
+    for customer_id, field, platform in connection.execute(
+        select(
+            platform_handles.c.customer_id, platform_handles.c.field, platform_handles.c.platform
+        )
+        .where(
+            platform_handles.c.customer_id.in_(list(rows)),
+            platform_handles.c.field.in_(list(columns)),
+        )
+        .order_by(platform_handles.c.platform, platform_handles.c.field)
+    ):
+        if rows[customer_id][position[field]] is None:
+            held.setdefault(customer_id, {}).setdefault(platform, []).append(field)
+    for customer_id, platforms in held.items():
+        rows[customer_id][-1] = "; ".join(
+            f"{platform}: {', '.join(fields)}" for platform, fields in platforms.items()
+        )

@@ -157,3 +157,13 @@ def test_no_ciphertext_column_when_no_platform_holds_any(admin: Session) -> None
     out = io.BytesIO()
     admin.export("customer_service", out, fields=["name"])
     assert out.getvalue().decode("utf-8-sig").splitlines()[0] == "customer_id,name"
+
+
+def test_a_default_export_has_no_column_empty_in_every_row(admin: Session) -> None:
+    admin.add_customer({"name": "张三", "phone": "13800138000"}, source="t")
+    out = io.BytesIO()
+    manifest = admin.export("customer_service", out)  # allows 7 fields; 2 have values
+    assert manifest.fields == ["customer_id", "name", "phone"]
+    out = io.BytesIO()
+    admin.export("customer_service", out, fields=["name", "email"])  # asked for by name: kept
+    assert out.getvalue().decode("utf-8-sig").splitlines()[0] == "customer_id,name,email"

@@ -36,6 +36,7 @@ from vault.store.customers import IDENTITY_FIELD, check_tag
 from vault.store.engine import utcnow
 from vault.store.schema import (
     consent_state,
+    customer_fields,
     customer_tags,
     customers,
     platform_handles,
@@ -179,6 +180,8 @@ class ExportOperations(Door):
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
         with self.vault.reader.connect() as connection:
+            if fields is None:  # the default columns: none that no customer has a value of
+                columns = [c for c in columns if _anyone_holds(connection, c)]
             noted = bool(columns) and _holds_ciphertexts(connection, columns)
         header_row = self._header_row(headers, columns)
         if noted:
@@ -331,6 +334,16 @@ class ExportOperations(Door):
             if noted:
                 _note_ciphertexts(connection, rows, columns, position)
             yield list(rows.values())
+
+
+def _anyone_holds(connection: Connection, field: str) -> bool:
+    """Whether any customer has a value (or a platform's ciphertext) of ``field``: a column
+    that would be empty in every row is left out of a default export (asked for by name, it
+    stays)."""
+    for table in (customer_fields, platform_handles):
+        if connection.execute(select(table.c.field).where(table.c.field == field).limit(1)).first():
+            return True
+    return False
 
 
 def _holds_ciphertexts(connection: Connection, columns: Sequence[str]) -> bool:

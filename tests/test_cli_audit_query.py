@@ -108,3 +108,14 @@ def test_table_shows_each_field_clear_or_masked(initialised: tuple[Vault, str], 
     vault.session(support, purpose="customer_service").get_customer(customer_id)
     line = run(home, token, "audit", "query", "--actor", "agent2", "--action", "read").stdout
     assert "phone(masked)" in line and "name(clear)" in line, line
+
+
+def test_export_events_also_say_clear_or_masked(initialised: tuple[Vault, str], home: Path) -> None:
+    import io
+
+    vault, token = initialised
+    admin = vault.session(token)
+    admin.add_customer({"name": "张三", "phone": "13800138000"}, source="t")
+    admin.export("customer_service", io.BytesIO(), fields=["name", "phone"])
+    line = run(home, token, "audit", "query", "--action", "export").stdout
+    assert "name(clear),phone(clear)" in line, line

@@ -193,6 +193,7 @@ class ExportOperations(Door):
             self._check_segment_name(name)
         details: dict[str, Any] = {
             "operation": "export",
+            "masked": [c for c in columns if views.get(c) == "masked"],  # the rest: clear
             "format": fmt,
             "tags": tag_names,
             "segment": segment,

@@ -157,3 +157,51 @@ def test_real_process_prints_no_traceback_unless_debug(tmp_path: Path) -> None:
         [*command[:3], "--debug", *command[3:]], capture_output=True, text=True, env=env
     )
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def audit_events(home: Path, operation: str) -> list[dict[str, object]]:
+    from vault.audit import AuditQuery
+
+    events = library(home).audit_query(AuditQuery(action="write"))
+    return [e for e in events if e["details"].get("operation") == operation]
+
+
+def test_tag_and_untag_many_ids_and_a_file_one_audit_event_per_batch(
+    cli_home: Path, tmp_path: Path
+) -> None:
+    ids = [run(cli_home, "customer", "add", "--name", f"客户{i}").stdout.strip() for i in range(5)]
+    result = run(cli_home, "customer", "tag", *ids[:3], "vip", "--json")
+    assert json.loads(result.stdout) == {
+        "tag": "vip",
+        "customers": 3,
+        "tagged": 3,
+        "unchanged": 0,
+    }
+    listing = tmp_path / "ids.txt"
+    listing.write_text("# the rest\n" + "\n".join(ids) + "\n\n")
+    result = run(cli_home, "customer", "tag", "--file", str(listing), "vip", "--batch-size", "2")
+    assert result.stdout.strip() == "Tagged 2 of 5 customers vip (3 had it)."
+    session = library(cli_home)
+    assert all("vip" in session.get_customer(cid).tags for cid in ids)
+    assert [e["customers"]["count"] for e in audit_events(cli_home, "tag")] == [3, 2, 2, 1]
+
+    stdin = CliRunner().invoke(
+        cli,
+        ["--home", str(cli_home), "customer", "untag", "--file", "-", "vip", "--json"],
+        input="\n".join(ids[1:]) + "\n",
+        env={"VAULT_TOKEN": TOKENS[cli_home]},
+    )
+    assert stdin.exit_code == 0, stdin.output
+    assert json.loads(stdin.stdout)["untagged"] == 4
+    session = library(cli_home)
+    assert ["vip" in session.get_customer(cid).tags for cid in ids] == [True] + [False] * 4
+    assert [e["customers"]["count"] for e in audit_events(cli_home, "untag")] == [4]
+
+
+def test_tagging_an_unknown_id_fails_its_batch_and_tags_none_of_it(cli_home: Path) -> None:
+    known = run(cli_home, "customer", "add", "--name", "张三").stdout.strip()
+    result = run(cli_home, "customer", "tag", known, "no-such-customer", "vip", ok=False)
+    assert result.exit_code == 1 and "no customer no-such-customer" in result.stderr
+    assert "vip" not in library(cli_home).get_customer(known).tags
+    result = run(cli_home, "customer", "tag", "vip", ok=False)
+    assert result.exit_code == 2 and "give customer ids" in result.stderr

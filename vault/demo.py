@@ -6,6 +6,9 @@ Each capability adds its step here, so the first command a new user runs shows e
 from __future__ import annotations
 
 import random
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +31,21 @@ PRODUCTS = [
     ("cup-010", "青花瓷茶杯 4只装", "tableware", 8_900),
     ("set-020", "功夫茶具套装", "tableware", 45_900),
 ]
+
+
+def vault_command() -> str:
+    """How to run ``vault`` from the user's shell as it is now: plain ``vault`` when that is
+    the one on PATH, else the path of this environment's script (a venv not activated), else
+    ``python -m vault.cli``. The demo's "try next" lines must run as printed."""
+    here = Path(sys.executable).parent / "vault"
+    on_path = shutil.which("vault")
+    if here.is_file():
+        if on_path is not None and Path(on_path).resolve() == here.resolve():
+            return "vault"
+        return shlex.quote(str(here))
+    if on_path is not None:
+        return "vault"
+    return f"{shlex.quote(sys.executable)} -m vault.cli"
 
 
 def fresh_directory(base: Path) -> Path:
@@ -149,14 +167,18 @@ def run_demo(directory: Path | None, *, count: int, seed: int, echo: Echo) -> Pa
             f"verified; checkpoint at event {checkpoint.seq} signed with Ed25519."
         )
 
+    vault_cmd = vault_command()
     echo("")
     echo(f"The vault lives in {home}. Try next:")
-    echo(f"  export VAULT_HOME={home} VAULT_TOKEN={token}")
-    echo(f"  vault customer find --phone '{written}' --purpose customer_service")
-    echo(f"  vault customer show {ids[target]} --purpose customer_service --json")
-    echo("  vault customer list --limit 5 --purpose administration")
-    echo("  vault keys rotate && vault keys status")
-    echo("  vault audit query --action read --json && vault audit verify")
+    echo(f"  export VAULT_HOME={shlex.quote(str(home))} VAULT_TOKEN={token}")
+    for line in (
+        f"customer find --phone {shlex.quote(written)} --purpose customer_service",
+        f"customer show {ids[target]} --purpose customer_service --json",
+        "customer list --limit 5 --purpose administration",
+        f"keys rotate && {vault_cmd} keys status",
+        f"audit query --action read --limit 5 && {vault_cmd} audit verify",
+    ):
+        echo(f"  {vault_cmd} {line}")
     echo(f"  VAULT_TOKEN={support_token} \\")
-    echo(f"    vault customer show {ids[target]} --purpose customer_service")
+    echo(f"    {vault_cmd} customer show {ids[target]} --purpose customer_service")
     return home

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from vault.records import Customer
 
 
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 with the offset, in UTC (a naive time is the store's UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat()
+
+
 def customer_to_json(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.id,
-        "created_at": customer.created_at.isoformat(),
-        "updated_at": customer.updated_at.isoformat(),
+        "created_at": rfc3339(customer.created_at),
+        "updated_at": rfc3339(customer.updated_at),
         "fields": {
             name: {
                 "value": value.value,
                 "masked": value.masked,
                 "source": value.source,
-                "observed_at": value.observed_at.isoformat(),
+                "observed_at": rfc3339(value.observed_at),
             }
             for name, value in sorted(customer.fields.items())
         },
@@ -26,7 +33,7 @@ def customer_to_json(customer: Customer) -> dict[str, Any]:
                 "platform": identity.platform,
                 "external_id": identity.external_id,
                 "source": identity.source,
-                "observed_at": identity.observed_at.isoformat(),
+                "observed_at": rfc3339(identity.observed_at),
             }
             for identity in customer.identities
         ],

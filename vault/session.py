@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
-from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.audit import AuditEvent, AuditPage, AuditQuery, Checkpoint, VerifyReport
 from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
 from vault.consent.suppression import filter_records
@@ -166,6 +166,7 @@ class Session(
         views = self._views(purpose)
         visible = {field for field, view in views.items() if view != "hidden"}
         shown: list[str] = []
+        masked: list[str] = []  # the audit event says which fields were shown masked
 
         def operation(connection: Connection) -> Customer:
             customer = self._vault._customers.get(
@@ -176,10 +177,17 @@ class Session(
             )
             presented = self._present(customer, views)
             shown.extend(presented.fields)
+            masked.extend(sorted(n for n, v in presented.fields.items() if v.masked))
             return presented
 
         return self._audited(
-            AuditEvent(action="read", purpose=purpose, customer_ids=[customer_id], fields=shown),
+            AuditEvent(
+                action="read",
+                purpose=purpose,
+                customer_ids=[customer_id],
+                fields=shown,
+                details={"masked": masked},
+            ),
             operation,
         )
 
@@ -354,6 +362,8 @@ class Session(
     def tag_customers(
         self, customer_ids: Sequence[str], tag: str, *, source: str, purpose: str | None = None
     ) -> int:
+        """Tag customers in one transaction and one audit event; returns how many were newly
+        tagged. An id that names no customer fails the whole call (:class:`NotFound`)."""
         purpose = self.authorize("write", purpose, customer_ids=customer_ids)
         return self._audited(
             AuditEvent(
@@ -363,6 +373,22 @@ class Session(
                 details={"operation": "tag", "tag": tag},
             ),
             lambda c: self._vault._customers.tag(c, customer_ids, tag, source=source),
+        )
+
+    def untag_customers(
+        self, customer_ids: Sequence[str], tag: str, *, purpose: str | None = None
+    ) -> int:
+        """Remove a tag from customers in one transaction and one audit event; returns how many
+        had it. An id that names no customer fails the whole call (:class:`NotFound`)."""
+        purpose = self.authorize("write", purpose, customer_ids=customer_ids)
+        return self._audited(
+            AuditEvent(
+                action="write",
+                purpose=purpose,
+                customer_ids=customer_ids,
+                details={"operation": "untag", "tag": tag},
+            ),
+            lambda c: self.vault.customers.untag_many(c, customer_ids, tag),
         )
 
     def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:
@@ -490,6 +516,21 @@ class Session(
                 details={"operation": "query"},
             ),
             lambda c: self._vault.audit.query(c, query),
+        )
+
+    def audit_page(self, query: AuditQuery) -> AuditPage:
+        """Like :meth:`audit_query`, and says whether more events match: continue with
+        ``replace(query, after=page.next_after)`` (or ``before=page.next_before`` when
+        ``query.newest_first``)."""
+        purpose = self.authorize("audit")
+        return self._audited(
+            AuditEvent(
+                action="audit",
+                purpose=purpose,
+                customer_ids=[query.customer] if query.customer else [],
+                details={"operation": "query"},
+            ),
+            lambda c: self.vault.audit.page(c, query),
         )
 
     def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:

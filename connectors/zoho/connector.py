@@ -26,8 +26,15 @@ and incremental the same way; each entry is an :class:`ExternalDeletion`.
 echoes) and ``duplicate_check_fields`` (by default the vault's own unique custom field, then
 ``Email``). Each entry of ``data[]`` is the outcome of the record at the same position.
 
-**Delete**: ``DELETE /crm/v8/{module}?ids=…`` of ≤100 ids; an id Zoho no longer knows counts as
-deleted (``unchanged``): an erasure asked twice must not fail the second time.
+**Delete** (an erasure): ``DELETE /crm/v8/{module}?ids=…`` of ≤100 ids moves the records to
+Zoho's recycle bin, where they stay, whole, for 60 days; so the connector then deletes them from
+the recycle bin for good (``DELETE /crm/v8/settings/recycle_bin?ids=…``, scope
+``ZohoCRM.settings.recycle_bin.DELETE``). A record is reported deleted only when Zoho no longer
+holds it: the recycle bin deleted it, or holds no record of that id (one already purged, or an
+id Zoho never knew: an erasure asked twice must not fail the second time). When the purge is
+refused (no scope, ``CANNOT_DELETE``) or only ``SCHEDULED``, the outcome fails with a detail that
+says where the record still is and until when (``in Zoho's recycle bin until …``, 60 days after
+its deletion); the erasure request stays open and the next sync asks again.
 """
 
 from __future__ import annotations
@@ -38,7 +45,12 @@ from typing import Any, ClassVar, Final
 
 from connectors.zoho.client import Answer, ZohoClient, data_centre
 from connectors.zoho.mapping import DEFAULT_FIELD_MAPS, FieldMap
-from vault.errors import ConfigError, PlatformProtocolError
+from vault.errors import (
+    ConfigError,
+    PlatformAuthFailed,
+    PlatformProtocolError,
+    PlatformRejected,
+)
 from vault.sync import (
     Connector,
     ConnectorInfo,
@@ -300,29 +312,76 @@ class ZohoConnector(Connector):
         params = {"ids": ",".join(external_ids), "wf_trigger": "false"}
         answer = self.client.call("DELETE", f"/{self.module}", params=params, batch=True)
         results = _results(answer, len(external_ids), "DELETE", self.module)
-        outcomes: list[PushOutcome] = []
+        outcomes: dict[str, PushOutcome] = {}
+        to_purge: list[str] = []
+        not_live: set[str] = set()
         for external_id, result in zip(external_ids, results, strict=True):
-            if result.get("status") == "success":
-                outcomes.append(
-                    PushOutcome(customer_id="", external_id=external_id, ok=True, action="deleted")
-                )
-            elif result.get("code") == "INVALID_DATA":  # Zoho no longer knows the id: gone
-                outcomes.append(
-                    PushOutcome(
-                        customer_id="", external_id=external_id, ok=True, action="unchanged"
-                    )
-                )
+            # Deleted now, or not a live record (deleted before, or never known): either way it
+            # may sit in the recycle bin, whole, for 60 days.
+            if result.get("status") == "success" or result.get("code") == "INVALID_DATA":
+                to_purge.append(external_id)
+                if result.get("status") != "success":
+                    not_live.add(external_id)
             else:
-                outcomes.append(
-                    PushOutcome(
-                        customer_id="",
-                        external_id=external_id,
-                        ok=False,
-                        action="failed",
-                        error=_record_error(result),
-                    )
+                outcomes[external_id] = _failed(external_id, _record_error(result))
+        for external_id, outcome in self._purge(to_purge).items():
+            if outcome.ok and outcome.action == "unchanged" and external_id not in not_live:
+                outcome = _deleted(external_id)  # deleted now, and never reached the bin
+            outcomes[external_id] = outcome
+        return [outcomes[external_id] for external_id in external_ids]
+
+    def _purge(self, external_ids: Sequence[str]) -> dict[str, PushOutcome]:
+        """Delete records from the recycle bin for good; ``deleted`` only for those Zoho no
+        longer holds anywhere."""
+        if not external_ids:
+            return {}
+        params = {"ids": ",".join(external_ids)}
+        try:
+            answer = self.client.call("DELETE", RECYCLE_BIN, params=params, batch=True)
+        except (PlatformAuthFailed, PlatformRejected) as refused:
+            held = self._held_until(external_ids)
+            reason = f"{refused.code or 'refused'}: the recycle bin was not emptied"
+            return {
+                i: _failed(i, _still_held(held[i], reason)) if i in held else _gone(i)
+                for i in external_ids
+            }
+        results = _results(answer, len(external_ids), "DELETE", RECYCLE_BIN.lstrip("/"))
+        outcomes: dict[str, PushOutcome] = {}
+        kept: dict[str, str] = {}
+        for external_id, result in zip(external_ids, results, strict=True):
+            if result.get("status") == "success" and result.get("code") == "SUCCESS":
+                outcomes[external_id] = _deleted(external_id)  # deleted for good now
+            elif result.get("code") == "INVALID_DATA":  # not in the bin: nothing is held
+                outcomes[external_id] = _gone(external_id)
+            else:  # CANNOT_DELETE, SCHEDULED (still held until Zoho gets to it), an error
+                kept[external_id] = _record_error(result)
+        if kept:
+            held = self._held_until(list(kept))
+            for external_id, reason in kept.items():
+                outcomes[external_id] = (
+                    _failed(external_id, _still_held(held[external_id], reason))
+                    if external_id in held
+                    else _gone(external_id)
                 )
         return outcomes
+
+    def _held_until(self, external_ids: Sequence[str]) -> dict[str, datetime]:
+        """Of these ids, those the recycle bin holds, with when Zoho deletes them by itself."""
+        answer = self.client.call("GET", RECYCLE_BIN, params={"ids": ",".join(external_ids)})
+        if answer.body is None:  # 204: the bin holds none of them
+            return {}
+        rows = answer.body.get("recycle_bin")
+        if not isinstance(rows, list):
+            raise PlatformProtocolError(
+                f"GET /crm/v8{RECYCLE_BIN} answered without a recycle_bin array", connector="zoho"
+            )
+        wanted = set(external_ids)
+        return {
+            str(row["id"]): _time(row.get("deleted_time"), "deleted_time", "recycle_bin")
+            + timedelta(days=RECYCLE_BIN_DAYS)
+            for row in rows
+            if isinstance(row, dict) and str(row.get("id")) in wanted
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -480,3 +539,28 @@ def _record_error(result: Mapping[str, Any]) -> str:
         if isinstance(duplicate, dict) and isinstance(duplicate.get("id"), str):
             about += f" (existing record {duplicate['id'][:30]})"
     return f"{code}: {message}{about}"
+
+
+RECYCLE_BIN: Final = "/settings/recycle_bin"
+RECYCLE_BIN_DAYS: Final = 60  # Zoho deletes a record of its recycle bin for good after this
+
+
+def _deleted(external_id: str) -> PushOutcome:
+    return PushOutcome(customer_id="", external_id=external_id, ok=True, action="deleted")
+
+
+def _gone(external_id: str) -> PushOutcome:
+    """Zoho holds no record of this id, live or in the recycle bin: nothing left to delete."""
+    return PushOutcome(customer_id="", external_id=external_id, ok=True, action="unchanged")
+
+
+def _failed(external_id: str, error: str) -> PushOutcome:
+    return PushOutcome(customer_id="", external_id=external_id, ok=False, error=error)
+
+
+def _still_held(until: datetime, reason: str) -> str:
+    """Where the record still is and until when (an erasure request's detail)."""
+    return (
+        f"in Zoho's recycle bin until {until.astimezone(UTC).isoformat(timespec='seconds')} "
+        f"({reason})"
+    )

@@ -29,6 +29,14 @@ listener (the accounts server and the API domain are both :attr:`ZohoSandbox.url
 6. ``GET …/deleted`` (type all|recycle|permanent, If-Modified-Since, 204), ``GET …/search``
    (criteria|email|phone|word, "equals" as contains, 2,000 cap), ``POST /crm/v8/coql`` (a subset:
    ``select … from M where … [order by …] [limit o, n]``, WHERE required).
+   **The recycle bin**, as Zoho keeps it: a deleted record (``DELETE ?ids=`` or
+   :meth:`ZohoSandbox.delete_in_crm`) is not gone; it goes to the recycle bin with all its
+   fields for 60 days (``type: recycle`` in the deleted-records feed), then Zoho deletes it
+   for good (``type: permanent``, an id and a time, listed for 120 days). ``GET
+   /crm/v8/settings/recycle_bin[/{id}]`` lists what the bin holds (204 when nothing), ``DELETE
+   /crm/v8/settings/recycle_bin?ids=`` (≤100) or ``…/{id}`` deletes for good now: ``SUCCESS``,
+   or ``INVALID_DATA`` for an id the bin does not hold. ``purge_allowed=False`` plays a token
+   without the ``ZohoCRM.settings.recycle_bin.DELETE`` scope (401 ``OAUTH_SCOPE_MISMATCH``).
 7. ``GET /crm/v8/settings/fields?module=``, ``/settings/modules``, ``/users?type=CurrentUser``,
    ``/org`` for the official SDK.
 8. Faults (the kit's): 429 ``TOO_MANY_REQUESTS`` in Zoho's envelope with no ``Retry-After`` (Zoho
@@ -87,6 +95,9 @@ DISCRETE_LIMIT: Final = 2_000
 PAGE_TOKEN_LIMIT: Final = 100_000
 MAX_WRITE: Final = 100
 DEFAULT_RECORDS: Final = 100
+RECYCLE_BIN_DAYS: Final = 60  # a deleted record stays in the recycle bin, whole, this long
+PERMANENT_LIST_DAYS: Final = 120  # a record deleted for good is listed (id and time) this long
+DAY: Final = 86_400
 TRIGGERS: Final = frozenset({"workflow", "approval", "blueprint"})
 SORT_FIELDS: Final = ("id", "Created_Time", "Modified_Time")
 # --- state ------------------------------------------------------------------------------------
@@ -116,8 +127,12 @@ class ZohoSandbox(ZohoQueries, Sandbox):
         concurrency: int | None = None,
         daily_credits: int | None = None,
         data_centre: str = "US",
+        purge_allowed: bool = True,
     ) -> None:
         super().__init__(seed=seed, records=records)
+        self.purge_allowed = purge_allowed
+        # id -> (module name, the record as it was, deleted at): what the recycle bin holds
+        self.recycle_bin: dict[str, tuple[str, dict[str, Any], int]] = {}
         rng = random.Random(seed)
         self.tz = _parse_offset(tz)
         self.token_lifetime = token_lifetime
@@ -231,9 +246,18 @@ class ZohoSandbox(ZohoQueries, Sandbox):
             self._touch(target, record)
 
     def delete_in_crm(self, record_id: str, module: str = "Contacts") -> None:
-        """A record deleted in Zoho's UI: gone, and in the deleted-records feed."""
+        """A record deleted in Zoho's UI: into the recycle bin, and in the deleted-records feed."""
         with self.lock:
             self._delete(self.modules[module], record_id)
+
+    def holds(self, record_id: str) -> str | None:
+        """Where the platform still holds the data of ``record_id``: ``"live"``,
+        ``"recycle_bin"``, or ``None`` when it is gone for good (or never was)."""
+        with self.lock:
+            self._empty_recycle_bin()
+            if any(record_id in m.records for m in self.modules.values()):
+                return "live"
+            return "recycle_bin" if record_id in self.recycle_bin else None
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -284,6 +308,8 @@ class ZohoSandbox(ZohoQueries, Sandbox):
             return self._read(self._settings_fields(request))
         if parts == ["settings", "modules"] and method == "GET":
             return self._read(self._settings_modules())
+        if parts[:2] == ["settings", "recycle_bin"] and len(parts) <= 3:
+            return self._recycle_bin_route(request, parts[2] if len(parts) == 3 else None)
         if parts == ["coql"]:
             self._method(method, "POST")
             return self._read(self._coql(request))
@@ -1107,6 +1133,8 @@ class ZohoSandbox(ZohoQueries, Sandbox):
         record = module.remove(record_id)
         module.version += 1
         by = {"name": self.user["name"], "id": self.user["id"]}
+        now = int(self.now())
+        self.recycle_bin[record_id] = (module.name, record, now)
         module.deleted.append(
             {
                 "deleted_by": by,
@@ -1114,11 +1142,135 @@ class ZohoSandbox(ZohoQueries, Sandbox):
                 "display_name": record.get("Full_Name"),
                 "type": "recycle",
                 "created_by": by,
-                "deleted_time": int(self.now()),
+                "deleted_time": now,
+            }
+        )
+
+    # --- the recycle bin -------------------------------------------------------------------------
+
+    def _empty_recycle_bin(self) -> None:
+        """What Zoho does by itself: records 60 days in the bin are deleted for good; records
+        deleted for good are listed for 120 days, then forgotten."""
+        now = int(self.now())
+        for record_id, (module_name, _, deleted_at) in list(self.recycle_bin.items()):
+            if now - deleted_at >= RECYCLE_BIN_DAYS * DAY:
+                self._purge(record_id, module_name, at=deleted_at + RECYCLE_BIN_DAYS * DAY)
+        for module in self.modules.values():
+            module.deleted[:] = [
+                d
+                for d in module.deleted
+                if d["type"] != "permanent" or now - d["deleted_time"] < PERMANENT_LIST_DAYS * DAY
+            ]
+
+    def _purge(self, record_id: str, module_name: str, *, at: int) -> None:
+        """Delete a record of the recycle bin for good: its data is gone; the deleted-records
+        feed lists it as ``permanent`` (no name, no one who deleted it)."""
+        del self.recycle_bin[record_id]
+        module = self.modules[module_name]
+        module.deleted[:] = [d for d in module.deleted if d["id"] != record_id]
+        module.deleted.append(
+            {
+                "deleted_by": None,
+                "id": record_id,
+                "display_name": None,
+                "type": "permanent",
+                "created_by": None,
+                "deleted_time": at,
+            }
+        )
+        module.version += 1
+
+    def _recycle_bin_route(self, request: Request, record_id: str | None) -> Response:
+        self._empty_recycle_bin()
+        if request.method == "GET":
+            if record_id is not None:
+                ids = [record_id]
+            else:
+                raw = request.arg("ids")
+                ids = [i.strip() for i in raw.split(",") if i.strip()] if raw else []
+            return self._read(self._recycle_bin_list(request, ids))
+        if request.method != "DELETE":
+            raise self._not_allowed()
+        if not self.purge_allowed:
+            raise refuse(
+                401,
+                "OAUTH_SCOPE_MISMATCH",
+                "invalid oauth scope to access this URL",
+                required_scope="ZohoCRM.settings.recycle_bin.DELETE",
+            )
+        if record_id is not None:
+            ids = [record_id]
+        else:
+            raw = request.arg("ids")
+            if raw is None or not raw.strip():
+                raise refuse(
+                    400,
+                    "REQUIRED_PARAM_MISSING",
+                    "One of the expected parameter is missing",
+                    param_name="ids",
+                )
+            ids = [i.strip() for i in raw.split(",") if i.strip()]
+        if len(ids) > MAX_WRITE:
+            raise refuse(400, "LIMIT_EXCEEDED", "limit exceeded", param_name="ids", limit=MAX_WRITE)
+        self._spend(max(1, math.ceil(len(ids) / 10)))
+        results = []
+        for one in ids:
+            if one in self.recycle_bin:
+                self._purge(one, self.recycle_bin[one][0], at=int(self.now()))
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": one},
+                        "message": "record deleted",
+                        "status": "success",
+                    }
+                )
+            else:
+                results.append(
+                    record_error("INVALID_DATA", "the id given seems to be invalid", id=one)
+                )
+        failed = sum(1 for r in results if r["status"] != "success")
+        status = 400 if failed == len(results) else 207 if failed else 200
+        return json_response({"data": results}, status)
+
+    def _recycle_bin_list(self, request: Request, ids: list[str]) -> Response:
+        per_page = self._int_param(request, "per_page", MAX_PER_PAGE, 1, MAX_PER_PAGE)
+        page = self._int_param(request, "page", 1, 1, None)
+        entries = [
+            (record_id, held)
+            for record_id, held in self.recycle_bin.items()
+            if not ids or record_id in ids
+        ]
+        entries.sort(key=lambda e: (e[1][2], int(e[0])), reverse=True)
+        start = (page - 1) * per_page
+        chunk = entries[start : start + per_page]
+        if not chunk:
+            return Response(204)
+        by = {"name": self.user["name"], "id": self.user["id"]}
+        return json_response(
+            {
+                "recycle_bin": [
+                    {
+                        "display_name": record.get("Full_Name"),
+                        "deleted_time": self._render_time(deleted_at),
+                        "owner": by,
+                        "module": {"api_name": module_name, "id": MODULE_IDS[module_name]},
+                        "deleted_by": by,
+                        "id": record_id,
+                    }
+                    for record_id, (module_name, record, deleted_at) in chunk
+                ],
+                "info": {
+                    "per_page": per_page,
+                    "count": len(chunk),
+                    "page": page,
+                    "more_records": start + per_page < len(entries),
+                },
             }
         )
 
     def _deleted(self, module: ModuleData, request: Request) -> Response:
+        self._empty_recycle_bin()
         kind = request.arg("type") or "all"
         if kind not in ("all", "recycle", "permanent"):
             raise refuse(

@@ -227,7 +227,7 @@ def test_cli_dsar_erase(home: Path, db_url: str) -> None:
         cid = load_person(vault.session(token, purpose="administration"))
     result = CliRunner().invoke(
         cli,
-        ["--home", str(home), "dsar", "erase", cid, "--reason", "DSAR-9", "--json"],
+        ["--home", str(home), "dsar", "erase", cid, "--reason", "DSAR-9", "--yes", "--json"],
         env={"VAULT_TOKEN": token},
     )
     assert result.exit_code == 0, result.stderr

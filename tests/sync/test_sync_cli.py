@@ -53,13 +53,16 @@ def test_configure_sync_and_status_never_print_the_secret(
     shown = run(cli_home, "connectors", "show", "toyshop", "--json")
     assert toyshop.client_secret not in shown.stdout
     synced = run(cli_home, "sync", "toyshop", "--json")
-    report = json.loads(synced.stdout)
+    entry = json.loads(synced.stdout)
+    report = entry["report"]
     assert report["created"] == 60 and report["principal"] == "connector-toyshop"
+    assert entry["last_run"]["status"] == "ok" and entry["last_run"]["id"] == report["run_id"]
     assert toyshop.client_secret not in synced.stdout + synced.stderr
     summary = run(cli_home, "sync", "toyshop").stdout
     assert "pulled 0" in summary
     status = json.loads(run(cli_home, "sync", "status", "--json").stdout)
     assert status[0]["connector"] == "toyshop" and status[0]["last_run"]["status"] == "ok"
+    assert set(status[0]) == set(entry) and status[0]["report"] is None  # one shape
     vault, admin = library(cli_home)
     with vault:
         assert admin.find_by_identity("toyshop", toyshop.customers[0]["id"]) is not None

@@ -2,6 +2,14 @@
 
 from vault.audit.chain import Checkpoint, Problem, VerifyReport
 from vault.audit.events import AuditEvent
-from vault.audit.log import AuditLog, AuditQuery
+from vault.audit.log import AuditLog, AuditPage, AuditQuery
 
-__all__ = ["AuditEvent", "AuditLog", "AuditQuery", "Checkpoint", "Problem", "VerifyReport"]
+__all__ = [
+    "AuditEvent",
+    "AuditLog",
+    "AuditPage",
+    "AuditQuery",
+    "Checkpoint",
+    "Problem",
+    "VerifyReport",
+]

@@ -15,11 +15,14 @@ import io
 import json
 import secrets
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, Select, insert, select
+from sqlalchemy import Boolean, Connection, Engine, Select, insert, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from vault.audit.chain import (
     BODY_VERSION,
@@ -93,6 +96,13 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = 1000
+    # Paging by sequence number: events after / before these (exclusive). A page that hit
+    # ``limit`` continues with ``after=`` its last seq (or ``before=`` it, newest first).
+    after: int | None = None
+    before: int | None = None
+    newest_first: bool = False
+    # ``details.operation`` of the event, e.g. ``push`` (action ``sync``) or ``tag``.
+    operation: str | None = None
 
     def __post_init__(self) -> None:
         """A filter no event could match is a mistake to name, not a database error: the
@@ -102,9 +112,48 @@ class AuditQuery:
             raise InvalidValue(
                 field="customer", reason=f"a customer id is at most {CUSTOMER_ID_MAX} characters"
             )
-        for name in ("actor", "customer", "action", "purpose", "outcome"):
+        for name in ("actor", "customer", "action", "purpose", "outcome", "operation"):
             if "\x00" in (getattr(self, name) or ""):
                 raise InvalidValue(field=name, reason="a NUL character is in no audit event")
+
+
+class _holds_bytes(FunctionElement[bool]):
+    """``haystack`` (bytes) contains ``needle`` (bytes): ``instr`` on SQLite (its LIKE does not
+    match blobs), ``position(... in ...)`` on PostgreSQL's bytea."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "holds_bytes"
+
+
+@compiles(_holds_bytes)
+def _holds_bytes_sqlite(element: _holds_bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"instr({haystack}, {needle}) > 0"
+
+
+@compiles(_holds_bytes, "postgresql")
+def _holds_bytes_postgresql(element: _holds_bytes, compiler: SQLCompiler, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"position({needle} in {haystack}) > 0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditPage:
+    """A page of audit events. When ``more`` is true the next page is the same query with
+    ``after=next_after`` (oldest first) or ``before=next_before`` (newest first)."""
+
+    events: list[dict[str, Any]]
+    more: bool
+    newest_first: bool
+
+    @property
+    def next_after(self) -> int | None:
+        return self.events[-1]["seq"] if self.more and not self.newest_first else None
+
+    @property
+    def next_before(self) -> int | None:
+        return self.events[-1]["seq"] if self.more and self.newest_first else None
 
 
 class AuditLog:
@@ -239,7 +288,16 @@ class AuditLog:
     def _select(self, query: AuditQuery) -> Select[Any]:
         statement = select(
             audit_events.c.seq, audit_events.c.body, audit_events.c.prev_hash, audit_events.c.hash
-        ).order_by(audit_events.c.seq)
+        ).order_by(audit_events.c.seq.desc() if query.newest_first else audit_events.c.seq)
+        if query.after is not None:
+            statement = statement.where(audit_events.c.seq > query.after)
+        if query.before is not None:
+            statement = statement.where(audit_events.c.seq < query.before)
+        if query.operation is not None:
+            # The body is canonical JSON (sorted keys, no spaces): a string value is written
+            # with its quotes escaped, so this text appears only as a key and its value.
+            needle = canonical({"operation": query.operation})[1:-1]
+            statement = statement.where(_holds_bytes(audit_events.c.body, literal(needle)))
         if query.customer is not None:
             statement = statement.where(
                 audit_events.c.seq.in_(
@@ -265,11 +323,26 @@ class AuditLog:
         return statement
 
     def query(self, connection: Connection, query: AuditQuery) -> list[dict[str, Any]]:
-        """Matching events, oldest first, as their hashed records (plus ``hash``)."""
-        return [
+        """Matching events, oldest first (or newest first), as their hashed records (plus
+        ``hash``). Filtering on ``operation`` also checks the parsed record."""
+        events = [
             {**json.loads(row.body), "hash": bytes(row.hash).hex()}
             for row in connection.execute(self._select(query))
         ]
+        if query.operation is None:
+            return events
+        return [e for e in events if e["details"].get("operation") == query.operation]
+
+    def page(self, connection: Connection, query: AuditQuery) -> AuditPage:
+        """One page of :meth:`query`: ``query.limit`` events and whether more match."""
+        if query.limit is None:
+            return AuditPage(events=self.query(connection, query), more=False, newest_first=False)
+        events = self.query(connection, replace(query, limit=query.limit + 1))
+        return AuditPage(
+            events=events[: query.limit],
+            more=len(events) > query.limit,
+            newest_first=query.newest_first,
+        )
 
     def rows(self, connection: Connection, query: AuditQuery) -> Iterator[Any]:
         # Per statement: Connection.execution_options() would change the connection for good.

@@ -2,6 +2,10 @@
 
 Errors: a :class:`~vault.errors.VaultError` prints one line (and its hint) on stderr and exits
 1; ``--debug`` adds the traceback. Every read command takes ``--json`` and then prints JSON only.
+
+Start-up: the command modules import click and this module only; the store, the crypto, logging
+(structlog pulls in rich) and the rest load when a command first needs them, so ``vault --help``
+and a one-customer command stay quick (``tests/test_cli_startup.py`` pins what is imported).
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from datetime import UTC, date, datetime
+from functools import update_wrapper
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from vault.errors import AccessDenied, VaultError
-from vault.log import configure_logging
-from vault.session import Session
-from vault.store._errors import as_vault_error
-from vault.vault import Vault
+
+if TYPE_CHECKING:
+    from vault.session import Session
+    from vault.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +40,16 @@ class State:
         self.debug = debug
         self.token = token
         self._vault: Vault | None = None
+        self._logging = False
+
+    def start_logging(self) -> None:
+        """Configure logging (once) before the first library call that may log."""
+        if not self._logging:
+            from vault.log import configure_logging
+
+            level = "DEBUG" if self.debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING")
+            configure_logging(level=level)
+            self._logging = True
 
     def passphrase(self) -> str | None:
         if os.environ.get("VAULT_PASSPHRASE"):
@@ -45,7 +61,9 @@ class State:
     def open(self) -> Vault:
         if self._vault is None:
             from vault.config import VaultHome
+            from vault.vault import Vault
 
+            self.start_logging()
             home = VaultHome.resolve(self.home)
             passphrase = None
             if home.exists() and home.read_settings().key_source == "passphrase":
@@ -69,8 +87,37 @@ class State:
             self._vault.close()
 
 
+def format_time(moment: datetime | date | str | None) -> str | None:
+    """The one time format of every command's output, text and JSON: RFC 3339 with an offset
+    (``2026-11-01T02:00:00+00:00``), in UTC. A naive time is the store's UTC. (Audit events keep
+    their own hashed ``at``, RFC 3339 with ``Z``.)"""
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # a time some layer already wrote out
+        try:
+            parsed = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+        return format_time(parsed)
+    if not isinstance(moment, datetime):
+        return moment.isoformat()  # a date: 2026-11-01
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return format_time(value)
+    return str(value)
+
+
+def to_json_text(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=_json_default)
+
+
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(to_json_text(data))
 
 
 def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, str]:
@@ -98,6 +145,8 @@ class VaultGroup(click.Group):
             state = ctx.obj if isinstance(ctx.obj, State) else None
             if state is not None and state.debug:
                 traceback.print_exc()
+            from vault.store._errors import as_vault_error
+
             fail(as_vault_error(failure, ctx.invoked_subcommand or "vault"))
         finally:
             if isinstance(ctx.obj, State):
@@ -128,7 +177,6 @@ def fail(error: VaultError) -> NoReturn:
 @click.pass_context
 def cli(ctx: click.Context, home: str | None, token: str | None, debug: bool) -> None:
     """The customer data vault: encrypted customer PII, searchable without decrypting."""
-    configure_logging(level="DEBUG" if debug else os.environ.get("VAULT_LOG_LEVEL", "WARNING"))
     ctx.obj = State(home, debug, token)
 
 
@@ -140,4 +188,16 @@ def purpose_option(function: F) -> F:
     )(function)
 
 
-pass_state = click.make_pass_decorator(State)
+def pass_state(function: F) -> F:
+    """Pass the caller's :class:`State` as first argument, with logging configured: the body of
+    a command runs only when it is invoked (not for ``--help``), so logging loads only then."""
+
+    @click.pass_context
+    def new_function(ctx: click.Context, /, *args: Any, **kwargs: Any) -> Any:
+        state = ctx.find_object(State)
+        if state is None:  # pragma: no cover - every command hangs below `cli`
+            raise RuntimeError("the vault command group did not set up its state")
+        state.start_logging()
+        return ctx.invoke(function, state, *args, **kwargs)
+
+    return update_wrapper(new_function, function)  # type: ignore[return-value]  # same signature

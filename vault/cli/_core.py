@@ -8,24 +8,25 @@ import sys
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from vault.audit import AuditQuery
-from vault.audit.log import checkpoint_from_file
 from vault.cli._base import (
     CLI_SOURCE,
     F,
     State,
     cli,
     emit_json,
+    format_time,
     parse_assignments,
     pass_state,
     purpose_option,
 )
 from vault.serialise import customer_to_json
-from vault.vault import Vault
+
+if TYPE_CHECKING:
+    from vault.audit import AuditQuery
 
 # --- init, migrate -----------------------------------------------------------------------------
 
@@ -45,6 +46,8 @@ from vault.vault import Vault
 @pass_state
 def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> None:
     """Create a vault: database, master key, policies, and the first admin token."""
+    from vault.vault import Vault
+
     passphrase = None
     if key_source == "passphrase":
         passphrase = os.environ.get("VAULT_PASSPHRASE") or str(
@@ -72,8 +75,9 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def migrate(state: State) -> None:
+def migrate(state: State, as_json: bool) -> None:
     """Upgrade the database schema to this version of the vault."""
     from vault.config import VaultHome
     from vault.store import migrate as migrations
@@ -83,7 +87,11 @@ def migrate(state: State) -> None:
     engine = make_engine(settings.db_url)
     try:
         migrations.upgrade(engine)
-        click.echo(f"Schema at revision {migrations.current_revision(engine)}.")
+        revision = migrations.current_revision(engine)
+        if as_json:
+            emit_json({"revision": revision})
+        else:
+            click.echo(f"Schema at revision {revision}.")
     finally:
         engine.dispose()
 
@@ -262,13 +270,116 @@ def customer_list(
         click.echo(f"(more: --after {page.next_after})", err=True)
 
 
+TAG_BATCH = 1000  # ids per transaction and audit event of `vault customer tag|untag`
+
+
+def read_ids(customer_ids: tuple[str, ...], file: IO[str] | None) -> list[str]:
+    """The ids given as arguments, then those of FILE: one per line; blank lines and lines
+    starting with ``#`` are skipped. Duplicates count once."""
+    ids = list(customer_ids)
+    if file is not None:
+        for line in file:
+            text = line.strip()
+            if text and not text.startswith("#"):
+                ids.append(text)
+    return list(dict.fromkeys(ids))
+
+
+def _tagging(function: F) -> F:
+    for option in reversed(
+        [
+            click.argument("customer_ids", nargs=-1, metavar="[CUSTOMER_ID]...", required=False),
+            click.argument("tag"),
+            click.option(
+                "--file",
+                "ids_file",
+                type=click.File("r", encoding="utf-8"),
+                help="Customer ids, one a line (`-`: standard input).",
+            ),
+            click.option(
+                "--batch-size",
+                default=TAG_BATCH,
+                show_default=True,
+                type=click.IntRange(1, 100_000),
+                help="Ids per transaction and audit event.",
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print JSON only."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _run_tagging(
+    state: State,
+    verb: str,
+    tag: str,
+    customer_ids: tuple[str, ...],
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    ids = read_ids(customer_ids, ids_file)
+    if not ids:
+        raise click.UsageError("give customer ids as arguments or with --file")
+    session = state.session()
+    changed = 0
+    for start in range(0, len(ids), batch_size):
+        batch = ids[start : start + batch_size]
+        if verb == "tag":
+            changed += session.tag_customers(batch, tag, source=CLI_SOURCE)
+        else:
+            changed += session.untag_customers(batch, tag)
+    key = "tagged" if verb == "tag" else "untagged"
+    if as_json:
+        emit_json(
+            {"tag": tag, "customers": len(ids), key: changed, "unchanged": len(ids) - changed}
+        )
+    elif verb == "tag":
+        click.echo(f"Tagged {changed} of {len(ids)} customers {tag} ({len(ids) - changed} had it).")
+    else:
+        click.echo(
+            f"Removed {tag} from {changed} of {len(ids)} customers "
+            f"({len(ids) - changed} did not have it)."
+        )
+
+
 @customer.command("tag")
-@click.argument("customer_id")
-@click.argument("tag")
+@_tagging
 @pass_state
-def customer_tag(state: State, customer_id: str, tag: str) -> None:
-    """Tag a customer."""
-    state.session().tag_customers([customer_id], tag, source=CLI_SOURCE)
+def customer_tag(
+    state: State,
+    customer_ids: tuple[str, ...],
+    tag: str,
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Tag customers: `vault customer tag ID... TAG`, or `--file ids.txt TAG`.
+
+    Each batch of ids is one transaction and one audit event; an unknown id fails its batch
+    (earlier batches stay tagged) and the command.
+    """
+    _run_tagging(state, "tag", tag, customer_ids, ids_file, batch_size, as_json)
+
+
+@customer.command("untag")
+@_tagging
+@pass_state
+def customer_untag(
+    state: State,
+    customer_ids: tuple[str, ...],
+    tag: str,
+    ids_file: IO[str] | None,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Remove a tag from customers: `vault customer untag ID... TAG`, or `--file ids.txt TAG`.
+
+    Each batch of ids is one transaction and one audit event; an unknown id fails its batch
+    (earlier batches stay untagged) and the command.
+    """
+    _run_tagging(state, "untag", tag, customer_ids, ids_file, batch_size, as_json)
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -289,7 +400,9 @@ def keys_status(state: State, as_json: bool) -> None:
         "active_version": status.active_version,
         "rotation_in_progress": status.rotation_in_progress,
         "pending_rewrap": status.pending_rewrap,
-        "versions": [asdict(v) for v in status.versions],
+        "versions": [
+            {**asdict(v), "created_at": format_time(v.created_at)} for v in status.versions
+        ],
     }
     if as_json:
         emit_json(data)
@@ -304,7 +417,7 @@ def keys_status(state: State, as_json: bool) -> None:
         state_text = "retired" if v.retired else ("loaded" if v.loaded else "not available")
         click.echo(
             f"  v{v.version}  {v.source:<10} {state_text:<13} data keys: {v.data_keys:>9}"
-            f"  system keys: {v.system_keys}  created {v.created_at}"
+            f"  system keys: {v.system_keys}  created {format_time(v.created_at)}"
         )
 
 
@@ -335,11 +448,15 @@ def keys_rotate(state: State, batch_size: int, as_json: bool) -> None:
 
 @keys.command("retire")
 @click.argument("version", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def keys_retire(state: State, version: int) -> None:
+def keys_retire(state: State, version: int, as_json: bool) -> None:
     """Retire a master key version that no data key uses any more."""
     state.session().retire_key_version(version)
-    click.echo(f"Master key version {version} retired.")
+    if as_json:
+        emit_json({"retired": version})
+    else:
+        click.echo(f"Master key version {version} retired.")
 
 
 # --- principals --------------------------------------------------------------------------------
@@ -397,7 +514,7 @@ def principal_add(
                 "name": name,
                 "roles": list(roles),
                 "token": token,
-                "expires_at": expires_at.isoformat() if expires_at else None,
+                "expires_at": format_time(expires_at),
             }
         )
     else:
@@ -415,9 +532,9 @@ def principal_list(state: State, as_json: bool) -> None:
             "name": p.name,
             "kind": p.kind,
             "roles": list(p.roles),
-            "created_at": p.created_at.isoformat(),
-            "expires_at": p.expires_at.isoformat() if p.expires_at else None,
-            "revoked_at": p.revoked_at.isoformat() if p.revoked_at else None,
+            "created_at": format_time(p.created_at),
+            "expires_at": format_time(p.expires_at),
+            "revoked_at": format_time(p.revoked_at),
         }
         for p in state.session().list_principals()
     ]
@@ -431,11 +548,15 @@ def principal_list(state: State, as_json: bool) -> None:
 
 @principal.command("revoke")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def principal_revoke(state: State, name: str) -> None:
+def principal_revoke(state: State, name: str, as_json: bool) -> None:
     """Revoke a principal's token at once."""
     state.session().revoke_principal(name)
-    click.echo(f"Revoked {name}.")
+    if as_json:
+        emit_json({"revoked": name})
+    else:
+        click.echo(f"Revoked {name}.")
 
 
 # --- audit -------------------------------------------------------------------------------------
@@ -446,16 +567,50 @@ def audit() -> None:
     """The tamper-evident audit log: query, export, verify, checkpoints."""
 
 
+# The policy's actions (vault.access.policy.ACTIONS, not imported at start-up), the token checks,
+# and `push`: the sync events that sent data to a platform (action sync, operation push).
+AUDIT_ACTIONS = (
+    "read",
+    "search",
+    "write",
+    "import",
+    "sync",
+    "decrypt",
+    "export",
+    "erase",
+    "consent",
+    "audit",
+    "keys",
+    "principals",
+    "authenticate",
+)
+PUSH = "push"
+
+
 def _audit_filters(function: F) -> F:
     for option in reversed(
         [
-            click.option("--actor"),
+            click.option("--actor", help="A principal's name."),
             click.option("--customer", help="A customer id."),
-            click.option("--action"),
+            click.option(
+                "--action",
+                type=click.Choice([*AUDIT_ACTIONS, PUSH]),
+                help="What was done; `push` = `--action sync --operation push` (data sent to a "
+                "platform).",
+            ),
+            click.option(
+                "--operation",
+                help="The event's details.operation, e.g. push, pull, tag, untag, add, update, "
+                "query, export, erase.",
+            ),
             click.option("--purpose", "audit_purpose", help="Events made for this purpose."),
             click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"])),
-            click.option("--since", type=click.DateTime(), help="From this time (UTC)."),
-            click.option("--until", type=click.DateTime(), help="Before this time (UTC)."),
+            click.option(
+                "--since", type=click.DateTime(), help="From this time (UTC unless it has one)."
+            ),
+            click.option(
+                "--until", type=click.DateTime(), help="Before this time (UTC unless it has one)."
+            ),
         ]
     ):
         function = option(function)
@@ -463,39 +618,93 @@ def _audit_filters(function: F) -> F:
 
 
 def _audit_query(limit: int | None, **filters: Any) -> AuditQuery:
+    from vault.audit import AuditQuery
+
     def utc(moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment
 
+    action, operation = filters["action"], filters["operation"]
+    if action == PUSH:
+        if operation not in (None, PUSH):
+            raise click.BadParameter("--action push is --operation push", param_hint="--operation")
+        action, operation = "sync", PUSH
     return AuditQuery(
         actor=filters["actor"],
         customer=filters["customer"],
-        action=filters["action"],
+        action=action,
+        operation=operation,
         purpose=filters["audit_purpose"],
         outcome=filters["outcome"],
         since=utc(filters["since"]),
         until=utc(filters["until"]),
         limit=limit,
+        after=filters.get("after"),
+        before=filters.get("before"),
+        newest_first=filters.get("newest_first", False),
     )
+
+
+def _shown_fields(event: dict[str, Any]) -> str:
+    """Field names, each with how it was shown when the event says (reads record it)."""
+    masked = event["details"].get("masked")
+    if not isinstance(masked, list):
+        return ",".join(event["fields"]) or "-"
+    return ",".join(f"{f}({'masked' if f in masked else 'clear'})" for f in event["fields"]) or "-"
 
 
 @audit.command("query")
 @_audit_filters
-@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option(
+    "--after", type=click.IntRange(0), metavar="SEQ", help="Only events after this seq (paging)."
+)
+@click.option(
+    "--before", type=click.IntRange(1), metavar="SEQ", help="Only events before this seq."
+)
+@click.option("--newest-first", is_flag=True, help="Newest first (default: oldest first).")
+@click.option(
+    "--limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Events per page; when more match, stderr says how to get the next page.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> None:
-    """Find audit events (oldest first)."""
-    events = state.session().audit_query(_audit_query(limit, **filters))
+    """Find audit events, a page at a time (oldest first, or --newest-first).
+
+    The table shows seq, time, actor (roles), action, outcome, purpose, the operation, how many
+    customers, the fields (each marked clear or masked where the event records how it was
+    shown) and the reason. When the page is full, stderr says how to get the next one:
+    `(more: --after SEQ)` or, newest first, `(more: --before SEQ)`. With --json the page is
+    `{"events": [...], "more": bool, "next_after": SEQ|null, "next_before": SEQ|null}`.
+
+    Pushes to a platform are `--action push` (the same as `--action sync --operation push`).
+    """
+    page = state.session().audit_page(_audit_query(limit, **filters))
     if as_json:
-        emit_json(events)
-        return
-    for e in events:
-        who = f"{e['actor']}({','.join(e['roles'])})"
-        click.echo(
-            f"{e['seq']:>8} {e['at']} {who:<24} {e['action']:<10} {e['outcome']:<8} "
-            f"{e['purpose'] or '-':<18} customers={e['customers']['count']} "
-            f"{e['reason']}"
+        emit_json(
+            {
+                "events": page.events,
+                "more": page.more,
+                "next_after": page.next_after,
+                "next_before": page.next_before,
+            }
         )
+    else:
+        for e in page.events:
+            who = f"{e['actor']}({','.join(e['roles'])})"
+            operation = e["details"].get("operation") or "-"
+            click.echo(
+                f"{e['seq']:>8} {e['at']} {who:<24} {e['action']:<10} {e['outcome']:<8} "
+                f"{e['purpose'] or '-':<18} {operation:<12} customers={e['customers']['count']} "
+                f"fields={_shown_fields(e)} {e['reason']}".rstrip()
+            )
+    if page.more:
+        cursor = (
+            f"--before {page.next_before}" if page.newest_first else f"--after {page.next_after}"
+        )
+        click.echo(f"(more: {cursor})", err=True)
 
 
 @audit.command("export")
@@ -503,13 +712,29 @@ def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> N
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    required=True,
+    help="The file (`-`: standard output).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 @pass_state
-def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> None:
+def audit_export(state: State, /, fmt: str, output: Path, as_json: bool, **filters: Any) -> None:
     """Export events (and, for JSON Lines, the checkpoints that cover them)."""
-    with output.open("w", encoding="utf-8", newline="") as handle:
+    if str(output) == "-":
+        if as_json:
+            raise click.UsageError("-o - writes the events to stdout: leave out --json")
+        handle = sys.stdout
         count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
-    click.echo(f"Exported {count} events to {output}.", err=True)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+    if as_json:
+        emit_json({"events": count, "output": str(output), "format": fmt})
+    else:
+        click.echo(f"Exported {count} events to {output}.", err=True)
 
 
 @audit.command("verify")
@@ -517,14 +742,19 @@ def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> Non
     "--checkpoint",
     "checkpoint_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`).",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True),
+    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`; `-`: standard input).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool) -> None:
     """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
-    external = [checkpoint_from_file(path.read_text()) for path in checkpoint_files]
+    from vault.audit.log import checkpoint_from_file
+
+    external = [
+        checkpoint_from_file(sys.stdin.read() if str(path) == "-" else path.read_text())
+        for path in checkpoint_files
+    ]
     report = state.session().audit_verify(external)
     if as_json:
         emit_json(
@@ -558,9 +788,10 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save it to this file, for `vault audit verify --checkpoint`.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only (it always is).")
 @pass_state
-def audit_checkpoint(state: State, output: Path | None) -> None:
-    """Sign the current head of the chain now and print the checkpoint."""
+def audit_checkpoint(state: State, output: Path | None, as_json: bool) -> None:
+    """Sign the current head of the chain now and print the checkpoint (JSON)."""
     session = state.session()
     checkpoint = session.audit_checkpoint()
     text = json.dumps(checkpoint.to_json(session.audit_public_key()), indent=2)
@@ -570,10 +801,15 @@ def audit_checkpoint(state: State, output: Path | None) -> None:
 
 
 @audit.command("public-key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def audit_public_key(state: State) -> None:
+def audit_public_key(state: State, as_json: bool) -> None:
     """Print the Ed25519 key that verifies checkpoints (hex, raw 32 bytes)."""
-    click.echo(state.session().audit_public_key().hex())
+    key = state.session().audit_public_key().hex()
+    if as_json:
+        emit_json({"algorithm": "Ed25519", "public_key": key})
+    else:
+        click.echo(key)
 
 
 # --- demo --------------------------------------------------------------------------------------

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from vault.cli._base import State, cli, emit_json, pass_state
-from vault.consent.ledger import ConsentSummary
+from vault.cli._base import State, cli, emit_json, format_time, pass_state
+
+if TYPE_CHECKING:
+    from vault.consent.ledger import ConsentSummary
 
 
 @cli.group()
@@ -93,7 +95,7 @@ def summary_to_json(summary: ConsentSummary) -> dict[str, Any]:
                 "needs_consent": p.needs_consent,
                 "state": p.state,
                 "active": p.active,
-                "at": p.at.isoformat() if p.at else None,
+                "at": format_time(p.at),
                 "policy_version": p.policy_version,
                 "current_version": p.current_version,
                 "needs_renewal": p.needs_renewal,
@@ -105,8 +107,8 @@ def summary_to_json(summary: ConsentSummary) -> dict[str, Any]:
                 "id": r.id,
                 "purpose": r.purpose,
                 "state": r.state,
-                "at": r.at.isoformat(),
-                "recorded_at": r.recorded_at.isoformat(),
+                "at": format_time(r.at),
+                "recorded_at": format_time(r.recorded_at),
                 "channel": r.channel,
                 "policy_version": r.policy_version,
                 "evidence": r.evidence,

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import click
 
-from vault.cli._base import State, cli, emit_json, parse_assignments, pass_state, purpose_option
+from vault.cli._base import (
+    State,
+    cli,
+    emit_json,
+    format_time,
+    parse_assignments,
+    pass_state,
+    purpose_option,
+    to_json_text,
+)
+
+
+def on_terminal() -> bool:
+    """Whether a person can answer a prompt (standard input is a terminal)."""
+    return sys.stdin.isatty()
 
 
 @cli.group()
@@ -18,11 +32,23 @@ def dsar() -> None:
 @dsar.command("erase")
 @click.argument("customer_id")
 @click.option("--reason", required=True, help="A reference for the request (never PII).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def dsar_erase(state: State, customer_id: str, reason: str, as_json: bool) -> None:
+def dsar_erase(state: State, customer_id: str, reason: str, yes: bool, as_json: bool) -> None:
     """Erase CUSTOMER_ID: destroy the data key, remove index entries and identities, leave a
-    suppression entry and an erasure request for every connected system."""
+    suppression entry and an erasure request for every connected system. It cannot be undone:
+    on a terminal it asks first; elsewhere it needs --yes."""
+    if not yes:
+        if not on_terminal():
+            raise click.ClickException(
+                "erasing cannot be undone: pass --yes to erase without a terminal to confirm on"
+            )
+        click.confirm(
+            f"Erase {customer_id} for good (reason: {reason})? It cannot be undone",
+            abort=True,
+            err=True,
+        )
     report = state.session().erase_customer(customer_id, reason=reason)
     if as_json:
         emit_json(report.to_json())
@@ -48,25 +74,50 @@ def dsar_erasure_status(state: State, customer_id: str, as_json: bool) -> None:
     if not requests:
         click.echo(f"{customer_id}: no erasure requested from any connected system.")
     for request in requests:
-        done = f", {request['done_at']:%Y-%m-%d %H:%M}" if request["done_at"] else ""
+        done = f", {format_time(request['done_at'])}" if request["done_at"] else ""
         detail = f" ({request['detail']})" if request["detail"] else ""
         click.echo(f"{request['system']:<12} {request['status']:<8}{done}{detail}")
 
 
 @dsar.command("export")
 @click.argument("customer_id")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    required=True,
+    help="The JSON file (`-`: standard output).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 @purpose_option
 @pass_state
-def dsar_export(state: State, customer_id: str, output: Path, purpose: str | None) -> None:
+def dsar_export(
+    state: State, customer_id: str, output: Path, as_json: bool, purpose: str | None
+) -> None:
     """Write everything held on CUSTOMER_ID (fields, orders, consent, accesses, recipients) as
-    JSON to FILE."""
+    JSON to FILE, and a summary (on stderr, or as JSON on stdout with --json)."""
     document = state.session(purpose).dsar_export(customer_id)
-    output.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = to_json_text(document) + "\n"
+    summary = {
+        "customer": customer_id,
+        "output": str(output),
+        "fields": len(document["customer"]["fields"]),
+        "orders": len(document["orders"]),
+        "accesses": len(document["accesses"]),
+        "recipients": len(document["recipients"]),
+    }
+    if str(output) == "-":
+        if as_json:
+            raise click.UsageError("-o - writes the document to stdout: leave out --json")
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+    if as_json:
+        emit_json(summary)
+        return
     click.echo(
-        f"Wrote {output}: {len(document['customer']['fields'])} fields, "
-        f"{len(document['orders'])} orders, {len(document['accesses'])} accesses, "
-        f"{len(document['recipients'])} recipients.",
+        f"Wrote {output}: {summary['fields']} fields, {summary['orders']} orders, "
+        f"{summary['accesses']} accesses, {summary['recipients']} recipients.",
         err=True,
     )
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state
-from vault.export import manifest_path
 
 
 @cli.command("export")
@@ -23,6 +22,13 @@ from vault.export import manifest_path
 @click.option(
     "--format", "fmt", default="csv", show_default=True, help="csv, jsonl, xlsx (or a plugin's)."
 )
+@click.option(
+    "--headers",
+    type=click.Choice(["names", "en", "zh"]),
+    default="names",
+    show_default=True,
+    help="Header row: field names, or the field catalogue's labels in English or Chinese.",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON only.")
 @pass_state
@@ -36,10 +42,17 @@ def export(
     group: str | None,
     fields: str | None,
     fmt: str,
+    headers: str,
     output: Path,
     as_json: bool,
 ) -> None:
-    """Export the customers consented for PURPOSE; writes FILE and FILE.manifest.json."""
+    """Export the customers consented for PURPOSE; writes FILE and FILE.manifest.json.
+
+    In CSV, a cell that a spreadsheet would run as a formula starts with `'`; a phone number,
+    email address, ID number or date that has its field type's shape is written as it is. xlsx
+    cells are always text; its columns are sized to the header and the first rows."""
+    from vault.export.manifest import manifest_path
+
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     session = state.session(purpose)
     try:
@@ -57,6 +70,7 @@ def export(
                     if value
                 ],
                 manifest_to=manifest_path(output),
+                headers=headers,
             )
     except BaseException:
         output.unlink(missing_ok=True)  # no partial export is left behind

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from vault.cli._base import cli
-from vault.plugins import sandbox_class
+
+if TYPE_CHECKING:
+    from vault.sandbox import Sandbox
 
 __all__ = ["sandbox", "sandbox_class"]
+
+
+def sandbox_class(name: str) -> type[Sandbox]:
+    """The emulator class of connector ``name`` (:func:`vault.plugins.sandbox_class`), imported
+    when a sandbox is asked for, not at ``vault --help``."""
+    from vault.plugins import sandbox_class as find
+
+    return find(name)
 
 
 @cli.command()

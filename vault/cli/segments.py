@@ -8,13 +8,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state, purpose_option
-from vault.segments.importer import FORMATS
-from vault.segments.operations import CustomerSegment, SegmentListing
+
+if TYPE_CHECKING:
+    from vault.segments.operations import CustomerSegment, SegmentListing
+
+# vault.segments.importer.FORMATS, without importing the segments package at start-up
+ORDER_LOG_FORMATS = ("cdnow", "online-retail")
 
 
 def _segment_json(segment: CustomerSegment) -> dict[str, Any]:
@@ -176,6 +180,9 @@ def segments_members(
         _print_listing(listing, ids=True)
 
 
+GROUP_PURPOSE = "administration"  # what `group add` always used; `group list` now too
+
+
 @cli.group()
 def group() -> None:
     """Rule-based customer groups. A group can hold any live customer, with or without orders:
@@ -190,12 +197,16 @@ def group() -> None:
 )
 @click.option("--description", default="")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@purpose_option
 @pass_state
-def group_add(state: State, name: str, rule: str, description: str, as_json: bool) -> None:
+def group_add(
+    state: State, name: str, rule: str, description: str, as_json: bool, purpose: str | None
+) -> None:
     """Define a group by a rule over tiers, stages, scores, categories, platforms, regions and
     tags ('vip' in tags), evaluated for every live customer: those without orders have no
-    scores (r >= 4 is false for them) but do have a stage (prospect), region and tags."""
-    size = state.session("administration").add_group(name, rule, description=description)
+    scores (r >= 4 is false for them) but do have a stage (prospect), region and tags
+    (purpose: --purpose, default administration, as for `vault group list`)."""
+    size = state.session(purpose or GROUP_PURPOSE).add_group(name, rule, description=description)
     if as_json:
         emit_json({"name": name, "members": size})
     else:
@@ -207,8 +218,8 @@ def group_add(state: State, name: str, rule: str, description: str, as_json: boo
 @purpose_option
 @pass_state
 def group_list(state: State, as_json: bool, purpose: str | None) -> None:
-    """Every group with its rule and size."""
-    groups = state.session(purpose).list_groups()
+    """Every group with its rule and size (purpose: --purpose, default administration)."""
+    groups = state.session(purpose or GROUP_PURPOSE).list_groups()
     if as_json:
         emit_json([asdict(g) for g in groups])
         return
@@ -218,7 +229,7 @@ def group_list(state: State, as_json: bool, purpose: str | None) -> None:
 
 @cli.command("import-orders")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(ORDER_LOG_FORMATS), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
 def import_orders(state: State, path: Path, fmt: str, as_json: bool) -> None:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import click
 
 from vault.cli._base import State, cli, pass_state
-from vault.config import VaultHome
-from vault.service.config import DEFAULT_BURST, DEFAULT_MAX_BODY_BYTES, DEFAULT_RATE
+
+# The defaults of vault.service.config, repeated so that loading the CLI does not import FastAPI
+# (vault.service imports its app); tests/test_cli_startup.py checks they agree.
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_RATE = 200.0
+DEFAULT_BURST = 400
 
 
 @cli.command()
@@ -65,6 +69,7 @@ def serve(
     graceful_timeout: int,
 ) -> None:
     """Serve the vault's HTTP API (docs at /v1/docs, OpenAPI at /v1/openapi.json)."""
+    from vault.config import VaultHome
     from vault.service.config import ServiceConfig
     from vault.service.server import Listen
     from vault.service.server import serve as run

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,9 +19,10 @@ from vault.cli._base import (
     purpose_option,
 )
 from vault.cli._core import customer
-from vault.sync.catalogue import describe_connectors
-from vault.sync.engine import Progress
-from vault.sync.report import ImportReport, SyncReport
+
+if TYPE_CHECKING:
+    from vault.sync.engine import Progress
+    from vault.sync.report import ImportReport, SyncReport
 
 STATUS = "status"  # `vault sync status`: no connector may take this name
 
@@ -33,8 +34,11 @@ def connectors() -> None:
 
 @connectors.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-def connectors_list(as_json: bool) -> None:
+@pass_state
+def connectors_list(state: State, as_json: bool) -> None:
     """Every connector found (built-in and third-party), and plugins that failed to load."""
+    from vault.sync.catalogue import describe_connectors
+
     found = describe_connectors()
     if as_json:
         emit_json(found)
@@ -178,12 +182,15 @@ def sync_command(
     reconcile: bool,
     as_json: bool,
 ) -> None:
-    """Sync connector NAME (pull from its cursors, push what changed), or `vault sync status`."""
+    """Sync connector NAME (pull from its cursors, push what changed), or `vault sync status`.
+
+    With --json both print the same shape per connector: `connector`, `principal`, `last_run`,
+    `cursors`, `open_duplicates` and `report` (this run's counts; null in `sync status`)."""
     session = state.session()
     if name == STATUS:
         status = session.sync_status()
         if as_json:
-            emit_json(status)
+            emit_json([{**entry, "report": None} for entry in status])
             return
         for entry in status:
             last = entry["last_run"] or {}
@@ -206,7 +213,12 @@ def sync_command(
             on_progress=on_progress,
         )
     if as_json:
-        emit_json(report.as_dict())
+        # The shape of an entry of `vault sync status --json`, with this run's report.
+        entries = [e for e in session.sync_status() if e["connector"] == name]
+        mine: dict[str, Any] = (
+            entries[0] if entries else {"connector": name, "last_run": None, "cursors": []}
+        )
+        emit_json({**mine, "report": report.as_dict()})
     else:
         print_summary(report)
 

@@ -33,11 +33,25 @@ from vault.export.writers import Cell, HashingStream
 from vault.segments import Segmenter, members_query, resolve_segment
 from vault.store.customers import IDENTITY_FIELD, check_tag
 from vault.store.engine import utcnow
-from vault.store.schema import consent_state, customer_tags, customers, tags
+from vault.store.schema import (
+    consent_state,
+    customer_fields,
+    customer_tags,
+    customers,
+    platform_handles,
+    tags,
+)
 
 EXPORT_BATCH = 2000
+HEADER_STYLES = ("names", "en", "zh")  # header row: field names, catalogue labels, Chinese labels
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 ID_COLUMN = "customer_id"
+# A shop's buyers often arrive as the platform's ciphertext only (Taobao OAID, Pinduoduo): a row
+# of them would hold nothing but an id. When the vault holds such ciphertexts for the exported
+# fields, this last column names, per row, the empty fields a platform holds as ciphertext
+# ("taobao: address, phone"); `vault connectors decrypt` asks the platform for one, per scene.
+CIPHERTEXT_COLUMN = "platform_ciphertext"
+CIPHERTEXT_HEADERS = {"en": "Held as platform ciphertext", "zh": "仅有平台密文的字段"}
 
 
 def customer_query(
@@ -107,6 +121,18 @@ class ExportOperations(Door):
             reason=reason,
         )
 
+    def _header_row(self, style: str, columns: Sequence[str]) -> list[str]:
+        """The header row: field names (``names``), or the catalogue's labels (``en``, ``zh``;
+        a field without a Chinese label keeps its label)."""
+        if style not in HEADER_STYLES:
+            raise InvalidValue(field="headers", reason=f"one of {', '.join(HEADER_STYLES)}")
+        if style == "names":
+            return [ID_COLUMN, *columns]
+        catalogue = self.vault.catalogue
+        if style == "en":
+            return ["Customer id", *(catalogue[c].label for c in columns)]
+        return ["客户编号", *(catalogue[c].label_zh or catalogue[c].label for c in columns)]
+
     def _export_columns(
         self, purpose: Purpose, views: dict[str, str], fields: Sequence[str] | None
     ) -> list[str]:
@@ -138,6 +164,7 @@ class ExportOperations(Door):
         segments: Sequence[str] = (),
         manifest_to: Any = None,
         batch_size: int = EXPORT_BATCH,
+        headers: str = "names",
     ) -> ExportManifest:
         """Write the export of ``purpose`` to ``out``; returns its manifest (also written to
         ``manifest_to``, a path, when given: the CLI puts it beside the file).
@@ -151,12 +178,21 @@ class ExportOperations(Door):
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
+        with self.vault.reader.connect() as connection:
+            if fields is None:  # the default columns: none that no customer has a value of
+                columns = [c for c in columns if _anyone_holds(connection, c)]
+            noted = bool(columns) and _holds_ciphertexts(connection, columns)
+        header_row = self._header_row(headers, columns)
+        if noted:
+            header_row.append(CIPHERTEXT_HEADERS.get(headers, CIPHERTEXT_COLUMN))
+        file_columns = [ID_COLUMN, *columns, *([CIPHERTEXT_COLUMN] if noted else [])]
         tag_names = [check_tag(t) for t in tags if t.strip()]
         segment_names = [*([segment] if segment else []), *segments]
         for name in segment_names:
             self._check_segment_name(name)
         details: dict[str, Any] = {
             "operation": "export",
+            "masked": [c for c in columns if views.get(c) == "masked"],  # the rest: clear
             "format": fmt,
             "tags": tag_names,
             "segment": segment,
@@ -172,8 +208,15 @@ class ExportOperations(Door):
                 if connection.dialect.name == "postgresql":
                     connection = connection.execution_options(isolation_level="REPEATABLE READ")
                 with connection.begin():
-                    writer = writer_cls(stream, [ID_COLUMN, *columns])
-                    for rows in self._pages(connection, query, columns, views, batch_size):
+                    writer = writer_cls.create(
+                        stream,
+                        file_columns,
+                        headers=header_row,
+                        types={c: self.vault.catalogue[c].type for c in columns},
+                    )
+                    for rows in self._pages(
+                        connection, query, columns, views, batch_size, noted=noted
+                    ):
                         writer.write_rows(rows)
                         for row in rows:
                             exported.append(str(row[0]))
@@ -199,7 +242,7 @@ class ExportOperations(Door):
             created_at=utcnow().isoformat(),
             format=fmt,
             rows=len(exported),
-            fields=[ID_COLUMN, *columns],
+            fields=file_columns,
             file_sha256=stream.hexdigest(),
             file_bytes=stream.bytes,
             customer_digest=(
@@ -234,6 +277,8 @@ class ExportOperations(Door):
         columns: Sequence[str],
         views: dict[str, str],
         batch_size: int,
+        *,
+        noted: bool = False,
     ) -> Iterator[list[list[Cell]]]:
         """Rows a page at a time: unwrap the page's data keys, open its fields, mask them."""
         catalogue = self._vault.catalogue
@@ -249,7 +294,7 @@ class ExportOperations(Door):
         # export reads, and SQLAlchemy's row processing would cost more than the query.
         driver: Any = connection.connection.driver_connection
         after = ""
-        width = len(columns) + 1
+        width = len(columns) + 1 + int(noted)
         while True:
             page = connection.execute(query, {"after": after, "page_size": batch_size}).all()
             if not page:
@@ -277,4 +322,52 @@ class ExportOperations(Door):
                     if style is not None and not masked:
                         text = mask(style, text)  # type: ignore[arg-type]
                     rows[customer_id][position[field]] = text
+            if noted:
+                _note_ciphertexts(connection, rows, columns, position)
             yield list(rows.values())
+
+
+def _anyone_holds(connection: Connection, field: str) -> bool:
+    """Whether any customer has a value (or a platform's ciphertext) of ``field``: a column
+    that would be empty in every row is left out of a default export (asked for by name, it
+    stays)."""
+    for table in (customer_fields, platform_handles):
+        if connection.execute(select(table.c.field).where(table.c.field == field).limit(1)).first():
+            return True
+    return False
+
+
+def _holds_ciphertexts(connection: Connection, columns: Sequence[str]) -> bool:
+    """Whether any customer has a platform's ciphertext of one of these fields."""
+    found = connection.execute(
+        select(platform_handles.c.customer_id)
+        .where(platform_handles.c.field.in_(list(columns)))
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _note_ciphertexts(
+    connection: Connection,
+    rows: dict[str, list[Cell]],
+    columns: Sequence[str],
+    position: dict[str, int],
+) -> None:
+    """Fill the last column: per row, the empty fields a platform holds as ciphertext."""
+    held: dict[str, dict[str, list[str]]] = {}
+    for customer_id, field, platform in connection.execute(
+        select(
+            platform_handles.c.customer_id, platform_handles.c.field, platform_handles.c.platform
+        )
+        .where(
+            platform_handles.c.customer_id.in_(list(rows)),
+            platform_handles.c.field.in_(list(columns)),
+        )
+        .order_by(platform_handles.c.platform, platform_handles.c.field)
+    ):
+        if rows[customer_id][position[field]] is None:
+            held.setdefault(customer_id, {}).setdefault(platform, []).append(field)
+    for customer_id, platforms in held.items():
+        rows[customer_id][-1] = "; ".join(
+            f"{platform}: {', '.join(fields)}" for platform, fields in platforms.items()
+        )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import io
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, ClassVar, cast
+from unicodedata import east_asian_width
 
 Cell = str | None
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -27,6 +29,32 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(value: str) -> str:
     """A cell a spreadsheet will show as text: a leading ``'`` before a formula trigger."""
     return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+# Values of these field types were validated on the way in (vault/fields/normalise.py); one that
+# also has its type's shape (below) is a phone number, an address or an ID, never a formula, and
+# is exported as it is: `+8619906480894`, not `'+8619906480894`. Free text keeps the guard, and so
+# does a typed value of another shape (an email whose local part starts with `=`, say).
+_TYPED_SHAPES = {
+    "phone": re.compile(r"\+?[0-9]+(?:\*+[0-9]*)*"),  # E.164, or the platform's masked form
+    "email": re.compile(r"[a-z0-9][a-z0-9._%+*-]*@[a-z0-9*][a-z0-9.*-]*"),
+    "id_number": re.compile(r"[0-9*]{17}[0-9X*]"),
+    "date": re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
+}
+
+
+def cell_text(value: str, field_type: str | None = None) -> str:
+    """The text a spreadsheet cell gets: a typed value of its type's shape as it is, anything
+    else through :func:`neutralise`."""
+    shape = _TYPED_SHAPES.get(field_type or "")
+    if shape is not None and shape.fullmatch(value):
+        return value
+    return neutralise(value)
+
+
+def display_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet's default font: CJK and other wide characters two."""
+    return sum(2 if east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
 class HashingStream:
@@ -63,15 +91,47 @@ class ExportWriter(ABC):
 
     Subclasses set ``name`` (the ``--format`` value), ``extension`` and ``media_type``.
     Values are strings, or ``None`` for a field the customer has no value for.
+
+    ``headers`` are the texts of the header row (default: the column names, e.g. Chinese
+    labels with ``vault export --headers zh``); ``types`` maps a column to its field type
+    (``phone``, ``email``, ...), which decides how a spreadsheet cell is guarded.
     """
 
     name: ClassVar[str]
     extension: ClassVar[str]
     media_type: ClassVar[str]
 
-    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
+    def __init__(
+        self,
+        out: IO[bytes] | HashingStream,
+        columns: Sequence[str],
+        *,
+        headers: Sequence[str] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> None:
         self.out = out
         self.columns = list(columns)
+        self.headers = list(headers) if headers is not None else list(self.columns)
+        if len(self.headers) != len(self.columns):
+            raise ValueError("one header per column")
+        self.types: list[str | None] = [(types or {}).get(c) for c in self.columns]
+
+    @classmethod
+    def create(
+        cls,
+        out: IO[bytes] | HashingStream,
+        columns: Sequence[str],
+        *,
+        headers: Sequence[str] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> ExportWriter:
+        """A writer of this format. A plugin's writer whose constructor takes only ``(out,
+        columns)`` (the interface before headers and types) still works, with the column
+        names as headers."""
+        accepted = inspect.signature(cls.__init__).parameters
+        if "headers" in accepted and "types" in accepted:
+            return cls(out, columns, headers=headers, types=types)
+        return cls(out, columns)
 
     @abstractmethod
     def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
@@ -89,12 +149,19 @@ class CsvWriter(ExportWriter):
     extension = "csv"
     media_type = "text/csv; charset=utf-8"
 
-    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
-        super().__init__(out, columns)
+    def __init__(
+        self,
+        out: IO[bytes] | HashingStream,
+        columns: Sequence[str],
+        *,
+        headers: Sequence[str] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(out, columns, headers=headers, types=types)
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\r\n")
         self.out.write(UTF8_BOM)
-        self._csv.writerow([neutralise(c) for c in self.columns])
+        self._csv.writerow([neutralise(c) for c in self.headers])
         self._flush()
 
     def _flush(self) -> None:
@@ -103,7 +170,14 @@ class CsvWriter(ExportWriter):
         self._buffer.truncate()
 
     def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
-        self._csv.writerows([neutralise(value) if value else "" for value in row] for row in rows)
+        types = self.types
+        self._csv.writerows(
+            [
+                cell_text(value, kind) if value else ""
+                for value, kind in zip(row, types, strict=True)
+            ]
+            for row in rows
+        )
         self._flush()
 
 
@@ -141,20 +215,47 @@ class XlsxWriter(ExportWriter):
     media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     SHEET_PATH = "xl/worksheets/sheet1.xml"
 
-    def __init__(self, out: IO[bytes] | HashingStream, columns: Sequence[str]) -> None:
+    MIN_WIDTH = 8
+    MAX_WIDTH = 60
+
+    def __init__(
+        self,
+        out: IO[bytes] | HashingStream,
+        columns: Sequence[str],
+        *,
+        headers: Sequence[str] | None = None,
+        types: Mapping[str, str] | None = None,
+    ) -> None:
         from zipfile import ZIP_DEFLATED, ZipFile
 
         from openpyxl import Workbook
         from openpyxl.worksheet._writer import WorksheetWriter
 
-        super().__init__(out, columns)
+        super().__init__(out, columns, headers=headers, types=types)
         self._workbook = Workbook(write_only=True)
         self._sheet: Any = self._workbook.create_sheet("export")
         self._archive = ZipFile(cast("IO[bytes]", out), "w", ZIP_DEFLATED, allowZip64=True)
         self._entry = self._archive.open(self.SHEET_PATH, "w", force_zip64=True)
         self._sheet._writer = WorksheetWriter(self._sheet, out=self._entry)
+        self._started = False
+
+    def _start(self, first_rows: Sequence[Sequence[Cell]]) -> None:
+        """Write the sheet's head: the column widths go before any row, so they are sized to
+        the header and the first batch of rows (the file streams; later rows are not seen)."""
+        from openpyxl.utils import get_column_letter
+
+        widths = [display_width(h) for h in self.headers]
+        for row in first_rows:
+            for n, value in enumerate(row):
+                if value:
+                    widths[n] = max(widths[n], display_width(value))
+        for n, width in enumerate(widths, start=1):
+            dimension = self._sheet.column_dimensions[get_column_letter(n)]
+            dimension.width = min(self.MAX_WIDTH, max(self.MIN_WIDTH, width + 2))
         self._sheet._writer.write_top()
-        self.write_rows([list(self.columns)])
+        self._started = True
+        append = self._sheet.append
+        append([self._cell(h) for h in self.headers])
 
     def _cell(self, value: Cell) -> Any:
         from openpyxl.cell import WriteOnlyCell
@@ -166,6 +267,9 @@ class XlsxWriter(ExportWriter):
         return cell
 
     def write_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
+        if not self._started:
+            rows = list(rows)
+            self._start(rows)
         append = self._sheet.append
         for row in rows:
             append([self._cell(value) for value in row])
@@ -174,6 +278,8 @@ class XlsxWriter(ExportWriter):
         from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
         from openpyxl.writer.excel import ExcelWriter
 
+        if not self._started:
+            self._start([])
         self._sheet.close()
         self._entry.close()
 

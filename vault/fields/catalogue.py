@@ -25,6 +25,7 @@ MASK_STYLES = frozenset(
 _FIELD_KEYS = frozenset(
     {
         "label",
+        "label_zh",
         "type",
         "personal",
         "sensitive",
@@ -51,6 +52,7 @@ class FieldSpec:
     max_length: int
     description: str = ""
     retention_days: int | None = None  # values observed longer ago are removed by retention
+    label_zh: str = ""  # the Chinese label (`vault export --headers zh`); the label when empty
 
     def normalise(self, value: str) -> Normalised:
         if not isinstance(value, str):
@@ -149,6 +151,7 @@ class FieldCatalogue(Mapping[str, FieldSpec]):
             fields[name] = FieldSpec(
                 name=name,
                 label=str(raw.get("label", name)),
+                label_zh=str(raw.get("label_zh", "")),
                 type=field_type,
                 personal=personal,
                 sensitive=sensitive,

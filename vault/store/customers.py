@@ -987,16 +987,37 @@ class CustomerStore:
         return len(new)
 
     def untag(self, connection: Connection, customer_id: str, tag: str) -> bool:
+        return bool(self.untag_many(connection, [customer_id], tag, check_exists=False))
+
+    def untag_many(
+        self,
+        connection: Connection,
+        customer_ids: Sequence[str],
+        tag: str,
+        *,
+        check_exists: bool = True,
+    ) -> int:
+        """Remove a tag from customers; returns how many had it. With ``check_exists`` an id
+        that names no customer raises :class:`NotFound` (and, in the caller's transaction,
+        nothing is removed)."""
+        name = check_tag(tag)
+        ids = list(dict.fromkeys(customer_ids))
+        if check_exists:
+            for cid in ids:
+                if not self.exists(connection, cid):
+                    raise NotFound(f"no customer {cid}")
         tag_id = connection.execute(
-            select(tags.c.id).where(tags.c.name == check_tag(tag))
+            select(tags.c.id).where(tags.c.name == name)
         ).scalar_one_or_none()
-        if tag_id is None:
-            return False
+        if tag_id is None or not ids:
+            return 0
         result = connection.execute(
             delete(customer_tags).where(
-                customer_tags.c.customer_id == customer_id, customer_tags.c.tag_id == tag_id
-            )
+                customer_tags.c.tag_id == tag_id,
+                customer_tags.c.customer_id.in_(bindparam("ids", expanding=True)),
+            ),
+            {"ids": ids},
         )
         if result.rowcount:
-            self.segmenter.refresh(connection, [customer_id])
-        return bool(result.rowcount)
+            self.segmenter.refresh(connection, ids)
+        return int(result.rowcount)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vault.cli._base import State, cli, emit_json, parse_assignments, pass_state, purpose_option
+from vault.export.files import write_private
 
 
 @cli.group()
@@ -62,7 +63,8 @@ def dsar_export(state: State, customer_id: str, output: Path, purpose: str | Non
     """Write everything held on CUSTOMER_ID (fields, orders, consent, accesses, recipients) as
     JSON to FILE."""
     document = state.session(purpose).dsar_export(customer_id)
-    output.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n"
+    write_private(output, text.encode("utf-8"))  # 0600, complete or absent
     click.echo(
         f"Wrote {output}: {len(document['customer']['fields'])} fields, "
         f"{len(document['orders'])} orders, {len(document['accesses'])} accesses, "

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from vault import errors
+from vault.service._ratelimit import RateLimited, RateLimiter
 
 log = structlog.get_logger("vault.service")
 
@@ -128,7 +129,17 @@ def _unexpected(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _rate_limited(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RateLimited)
+    return JSONResponse(
+        error_body("RateLimited", str(error), request),
+        status_code=429,
+        headers={"Retry-After": RateLimiter.retry_after(error.wait)},
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(errors.VaultError, _vault_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -106,7 +106,7 @@ class ExportOperations(Door):
         known = {"tier": rules.tier_names(), "stage": rules.stage_names()}.get(kind)
         if known is not None and value not in known:
             raise InvalidValue(
-                field="segment", reason=f"no {kind} {value!r} (known: {', '.join(known)})"
+                field="segment", reason=f"no such {kind} (known: {', '.join(known)})"
             )
 
     def _refuse_field(self, purpose: str, field: str, reason: str) -> None:

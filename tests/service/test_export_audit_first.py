@@ -112,6 +112,12 @@ def test_a_client_that_cuts_the_stream_leaves_the_started_event_listed_as_incomp
     (listed,) = incomplete
     assert listed["ended"] == "failed: ClientGone"
     assert listed["export_id"] == events[0]["details"]["export_id"]
+    over_http = world.http.get("/v1/exports/incomplete", headers=world.headers("auditor"))
+    assert over_http.status_code == 200, over_http.text
+    assert [e["export_id"] for e in over_http.json()] == [listed["export_id"]]
+    assert over_http.json()[0]["ended"] == "failed: ClientGone"
+    refused = world.http.get("/v1/exports/incomplete", headers=world.headers("marketing"))
+    assert refused.status_code == 403
     assert world.admin.audit_verify().ok
 
 

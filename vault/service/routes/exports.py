@@ -14,14 +14,14 @@ import time
 from collections import OrderedDict
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from vault.export.manifest import ExportManifest
 from vault.service._auth import CallerDep
 from vault.service._stream import Stream
-from vault.service.models import ExportIn, ManifestOut
+from vault.service.models import ExportIn, IncompleteExportOut, ManifestOut, Moment
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
@@ -99,6 +99,23 @@ async def export(body: ExportIn, caller: CallerDep, request: Request) -> Respons
             "Content-Disposition": f'attachment; filename="export-{export_id}.{body.format}"',
         },
     )
+
+
+@router.get(
+    "/incomplete",
+    response_model=list[IncompleteExportOut],
+    summary="Exports that started and never completed",
+)
+async def incomplete(
+    caller: CallerDep,
+    since: Annotated[Moment | None, Query(description="Started from this time (RFC 3339).")] = None,
+    until: Annotated[
+        Moment | None, Query(description="Started before this time (RFC 3339).")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """A stream cut short, a process killed, a failure mid-way: each export whose ``started``
+    audit event has no ``completed`` one, oldest first. Needs the ``audit`` action (audited)."""
+    return await caller.run(lambda s: s.incomplete_exports(since=since, until=until))
 
 
 @router.get(

@@ -275,3 +275,20 @@ def test_kill_9_of_a_cli_export_leaves_no_file_of_pii_and_the_started_event(
         env={"VAULT_TOKEN": token},
     )
     assert [e["export_id"] for e in json.loads(as_json.stdout)] == [incomplete["export_id"]]
+
+
+def test_cli_export_with_the_audit_store_failing_exits_1_in_one_line_and_writes_no_file(
+    home: Path, initialised: tuple[Vault, str], tmp_path: Path, audit_refuses_exports: None
+) -> None:
+    vault, token = initialised
+    people(vault.session(token, purpose="administration"), 2)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    target = out_dir / "all.csv"
+    args = ["--home", str(home), "export", "--purpose", PURPOSE, "-o", str(target)]
+    result = CliRunner().invoke(cli, args, env={"VAULT_TOKEN": token})
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: StoreError:") and "nothing was exported" in line
+    assert "Traceback" not in result.output + result.stderr
+    assert list(out_dir.iterdir()) == []

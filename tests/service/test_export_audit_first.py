@@ -4,7 +4,7 @@ mid-stream leaves the export's ``started`` event under its request id, listed as
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pytest
@@ -15,34 +15,38 @@ from vault.audit import AuditQuery
 from vault.export import writers
 
 
-@pytest.fixture
-def audit_refuses_exports(db_url: str) -> Iterator[None]:
-    """Every insert of an ``export`` audit event fails (a trigger that raises)."""
+def refuse_audit(db_url: str, action: str) -> None:
+    """Every insert of an ``action`` audit event fails (a trigger that raises)."""
     engine = create_engine(db_url)
     with engine.begin() as connection:
         if connection.dialect.name == "sqlite":
             connection.execute(
                 text(
-                    "CREATE TRIGGER refuse_export_audit BEFORE INSERT ON audit_events "
-                    "WHEN NEW.action = 'export' BEGIN SELECT RAISE(ABORT, 'audit store down'); END"
+                    f"CREATE TRIGGER refuse_{action}_audit BEFORE INSERT ON audit_events "
+                    f"WHEN NEW.action = '{action}' "
+                    "BEGIN SELECT RAISE(ABORT, 'audit store down'); END"
                 )
             )
         else:
             connection.execute(
                 text(
-                    "CREATE FUNCTION refuse_export_audit() RETURNS trigger AS $$ BEGIN "
-                    "IF NEW.action = 'export' THEN RAISE EXCEPTION 'audit store down'; END IF; "
-                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                    f"CREATE FUNCTION refuse_{action}_audit() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.action = '{action}' THEN RAISE EXCEPTION 'audit store down'; "
+                    "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
                 )
             )
             connection.execute(
                 text(
-                    "CREATE TRIGGER refuse_export_audit BEFORE INSERT ON audit_events "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_export_audit()"
+                    f"CREATE TRIGGER refuse_{action}_audit BEFORE INSERT ON audit_events "
+                    f"FOR EACH ROW EXECUTE FUNCTION refuse_{action}_audit()"
                 )
             )
     engine.dispose()
-    yield
+
+
+@pytest.fixture
+def audit_refuses_exports(db_url: str) -> None:
+    refuse_audit(db_url, "export")
 
 
 def test_an_export_whose_audit_event_cannot_be_written_sends_no_customer_data(
@@ -138,3 +142,14 @@ def test_a_whole_export_over_http_has_its_started_and_completed_events(world: Wo
     assert (started["details"]["phase"], completed["details"]["phase"]) == ("started", "completed")
     assert completed["details"]["manifest_sha256"] == manifest["manifest_sha256"]
     assert world.admin.incomplete_exports() == []
+
+
+def test_a_read_whose_audit_event_cannot_be_written_is_503_with_no_customer_data(
+    world: World, db_url: str
+) -> None:
+    refuse_audit(db_url, "read")
+    answer = world.http.get(f"/v1/customers/{world.customer_id}", headers=world.headers("admin"))
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["type"] == "StoreError"
+    for secret in (PHONE, "zhang@example.cn", "张三", "audit store down"):
+        assert secret not in answer.text

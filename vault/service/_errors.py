@@ -170,9 +170,36 @@ def _http_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """The database's own errors: SQLAlchemy's, and the drivers' (the audit log and bulk
+    writes go straight to the driver)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    found: list[type[Exception]] = [SQLAlchemyError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover  (PostgreSQL is optional)
+        pass
+    else:
+        found.append(psycopg.Error)
+    return tuple(found)
+
+
+DATABASE_ERRORS = _database_errors()
+
+
 def _unexpected(request: Request, error: Exception) -> JSONResponse:
     # The type only: an exception's text may carry what it was handed.
     log.error("request_crashed", error=type(error).__name__, request_id=request.state.request_id)
+    if isinstance(error, DATABASE_ERRORS):
+        # The store (or its audit log) failed: nothing was answered from it. Unavailable, not a
+        # bug of the request; the database's message (it may quote values) is not passed on.
+        return JSONResponse(
+            error_body("StoreError", "the vault's database failed this request", request),
+            status_code=503,
+        )
     return JSONResponse(
         error_body("InternalError", "the vault failed to answer this request", request),
         status_code=500,

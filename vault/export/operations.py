@@ -23,6 +23,7 @@ cut stream, a killed process) is listed by :meth:`ExportOperations.incomplete_ex
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from vault.audit.log import sorted_customer_digest
 from vault.consent.ledger import GRANTED, needs_consent
 from vault.crypto import CustomerCipher
 from vault.door import Door
-from vault.errors import AccessDenied, InvalidValue, StoreError
+from vault.errors import AccessDenied, InvalidValue, StoreError, VaultError
 from vault.export.formats import writer_class
 from vault.export.manifest import ExportManifest
 from vault.export.writers import Cell, HashingStream
@@ -54,6 +55,7 @@ EXPORT_BATCH = 2000
 ID_PAGE = 20_000  # ids per page when listing an export's customers before its first byte
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 ID_COLUMN = "customer_id"
+_POLICY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def customer_query(
@@ -105,8 +107,11 @@ class ExportOperations(Door):
         rules = self.vault.segments.rules
         known = {"tier": rules.tier_names(), "stage": rules.stage_names()}.get(kind)
         if known is not None and value not in known:
+            # Named back only when it reads as a policy name: a phone or a person's name typed
+            # here is not repeated (the message goes to HTTP clients and logs).
+            named = f"{value!r}" if _POLICY_NAME.fullmatch(value) else "of that name"
             raise InvalidValue(
-                field="segment", reason=f"no such {kind} (known: {', '.join(known)})"
+                field="segment", reason=f"no {kind} {named} (known: {', '.join(known)})"
             )
 
     def _refuse_field(self, purpose: str, field: str, reason: str) -> None:
@@ -188,7 +193,20 @@ class ExportOperations(Door):
             if connection.dialect.name == "postgresql":
                 connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
-                planned = _planned_ids(connection, query)
+                try:
+                    planned = _planned_ids(connection, query)
+                except VaultError as error:  # e.g. a filter the store refuses: nothing left
+                    self._record_failed(
+                        AuditEvent(
+                            action="export",
+                            outcome="failed",
+                            purpose=authorised,
+                            fields=columns,
+                            reason=type(error).__name__,
+                            details=details,
+                        )
+                    )
+                    raise
                 self._record_started(
                     AuditEvent(
                         action="export",

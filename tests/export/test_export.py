@@ -211,7 +211,7 @@ def test_jsonl_export_and_tag_filter(admin: Session) -> None:
     ] == [c]
 
 
-def test_one_audit_event_carries_the_manifest_hash_and_indexes_every_exported_customer(
+def test_the_started_and_completed_events_index_every_exported_customer_and_carry_the_manifest(
     admin: Session, tmp_path: Path
 ) -> None:
     ids = people(admin, 150)  # more than an event names inline
@@ -222,7 +222,9 @@ def test_one_audit_event_carries_the_manifest_hash_and_indexes_every_exported_cu
         manifest = admin.export(
             "marketing_email", handle, batch_size=7, manifest_to=manifest_path(target)
         )
-    (event,) = admin.audit_query(AuditQuery(action="export", outcome="allowed"))
+    started, event = admin.audit_query(AuditQuery(action="export", outcome="allowed"))
+    assert (started["details"]["phase"], event["details"]["phase"]) == ("started", "completed")
+    assert started["customers"] == event["customers"]
     written = manifest_path(target).read_bytes()
     assert event["details"]["manifest_sha256"] == hashlib.sha256(written).hexdigest()
     assert json.loads(written)["file_sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
@@ -230,7 +232,7 @@ def test_one_audit_event_carries_the_manifest_hash_and_indexes_every_exported_cu
     assert event["customers"]["digest"] == manifest.customer_digest
     for cid in ids[::2][:3] + ids[::2][-2:]:
         seen = admin.audit_query(AuditQuery(customer=cid, action="export"))
-        assert [e["seq"] for e in seen] == [event["seq"]]
+        assert [e["seq"] for e in seen] == [started["seq"], event["seq"]]
     assert admin.audit_query(AuditQuery(customer=ids[1], action="export")) == []
     assert admin.audit_verify().ok
 
@@ -252,9 +254,11 @@ def test_cli_export_writes_the_file_and_its_manifest(
     assert manifest["rows"] == 1 and manifest["fields"] == ["customer_id", "email"]
     assert manifest_path(target).exists()
     assert target.read_text(encoding="utf-8-sig").splitlines()[1] == f"{a},c0@example.cn"
+    complete = target.read_bytes()
     refused = CliRunner().invoke(cli, [*args, "--fields", "phone"], env=env)
     assert refused.exit_code == 1 and "phone" in refused.stderr
-    assert not target.exists()  # no partial file left behind
+    assert target.read_bytes() == complete  # the refused export replaced nothing
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_segment_filter_composes_with_consent(admin: Session) -> None:

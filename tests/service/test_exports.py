@@ -47,11 +47,12 @@ def test_a_consented_export_streams_what_the_library_exports(world: World) -> No
     assert data["file_sha256"] == hashlib.sha256(body).hexdigest()
     assert data["file_bytes"] == len(body) and data["rows"] == 2
     assert data["request_id"] == export_id and data["actor"] == "p-marketing"
-    (event,) = [
+    started, event = [
         e
         for e in world.admin.audit_query(AuditQuery(action="export", limit=None))
         if e["request_id"] == export_id
     ]
+    assert (started["details"]["phase"], event["details"]["phase"]) == ("started", "completed")
     assert event["details"]["manifest_sha256"] == data["manifest_sha256"]
     assert sorted(event["customers"]["ids"]) == sorted(ids)
 

@@ -120,6 +120,57 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(
         assert http.get("/v1/audit/public-key", headers=mine).status_code == 200
 
 
+def test_extra_spaces_or_a_second_authorization_header_do_not_bypass_the_rate_limit(
+    initialised: tuple[Vault, str],
+) -> None:
+    """The limit is the principal's, counted after authentication: however the token is
+    spelt (spaces, case of the scheme) it is one bucket; two Authorization headers are 400."""
+    vault, token = initialised
+    with (
+        running(vault, ServiceConfig(rate=0.01, burst=5)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        statuses = []
+        for n in range(30):
+            scheme = ("Bearer", "bearer", "BEARER")[n % 3]
+            headers = [
+                ("Authorization", scheme + " " * (1 + n % 4) + token),
+                ("X-Vault-Purpose", "compliance"),
+            ]
+            statuses.append(http.get("/v1/audit/public-key", headers=headers).status_code)
+        assert statuses.count(200) == 5 and statuses.count(429) == 25, statuses
+        for second in (token, "vt_forged", "x"):
+            twice = http.get(
+                "/v1/audit/public-key",
+                headers=[
+                    ("Authorization", f"Bearer {token}"),
+                    ("Authorization", f"Bearer {second}"),
+                    ("X-Vault-Purpose", "compliance"),
+                ],
+            )
+            assert twice.status_code == 400, twice.text
+            assert twice.json()["error"]["type"] == "BadRequest"
+            assert "Authorization" in twice.json()["error"]["message"]
+            assert token not in twice.text
+
+
+def test_forged_tokens_from_one_client_share_that_clients_bucket(
+    initialised: tuple[Vault, str],
+) -> None:
+    vault, _ = initialised
+    with (
+        running(vault, ServiceConfig(rate=0.01, burst=3)) as server,
+        httpx.Client(base_url=server.url) as http,
+    ):
+        statuses = [
+            http.get(
+                "/v1/audit/public-key", headers={"Authorization": f"Bearer vt_forged{n}"}
+            ).status_code
+            for n in range(6)
+        ]
+        assert statuses == [401, 401, 401, 429, 429, 429]
+
+
 def test_the_bucket_refills_at_the_rate() -> None:
     now = [0.0]
     limiter = RateLimiter(2.0, 2, clock=lambda: now[0])

@@ -111,7 +111,9 @@ def dsar_export(
             raise click.UsageError("-o - writes the document to stdout: leave out --json")
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        from vault.export.files import write_private
+
+        write_private(output, text.encode("utf-8"))  # 0600, complete or absent
     if as_json:
         emit_json(summary)
         return

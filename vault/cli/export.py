@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from vault.cli._base import State, cli, emit_json, pass_state
+from vault.cli._core import audit
 
 
 @cli.command("export")
@@ -51,30 +53,29 @@ def export(
     In CSV, a cell that a spreadsheet would run as a formula starts with `'`; a phone number,
     email address, ID number or date that has its field type's shape is written as it is. xlsx
     cells are always text; its columns are sized to the header and the first rows."""
+    from vault.export.files import private_file
     from vault.export.manifest import manifest_path
 
     wanted = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
     session = state.session(purpose)
-    try:
-        with output.open("wb") as handle:
-            manifest = session.export(
-                purpose,
-                handle,
-                fmt=fmt,
-                fields=wanted,
-                tags=tags,
-                segment=segment,
-                segments=[
-                    f"{kind}:{value}"
-                    for kind, value in (("tier", tier), ("stage", stage), ("group", group))
-                    if value
-                ],
-                manifest_to=manifest_path(output),
-                headers=headers,
-            )
-    except BaseException:
-        output.unlink(missing_ok=True)  # no partial export is left behind
-        raise
+    # A 0600 temporary file beside the target, renamed onto it once complete: an error, Ctrl-C
+    # or kill -9 mid-way leaves no partial export under the target's name.
+    with private_file(output) as handle:
+        manifest = session.export(
+            purpose,
+            handle,
+            fmt=fmt,
+            fields=wanted,
+            tags=tags,
+            segment=segment,
+            segments=[
+                f"{kind}:{value}"
+                for kind, value in (("tier", tier), ("stage", stage), ("group", group))
+                if value
+            ],
+            headers=headers,
+        )
+    manifest.write(manifest_path(output))
     if as_json:
         emit_json({**manifest.to_json(), "manifest_sha256": manifest.sha256})
         return
@@ -82,3 +83,34 @@ def export(
         f"Exported {manifest.rows} customers ({', '.join(manifest.fields)}) to {output}; "
         f"manifest {manifest_path(output)} (sha256 {manifest.sha256[:16]}…)."
     )
+
+
+@audit.command("incomplete-exports")
+@click.option("--since", type=click.DateTime(), help="Exports started from this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Exports started before this time (UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def audit_incomplete_exports(
+    state: State, since: datetime | None, until: datetime | None, as_json: bool
+) -> None:
+    """Exports that started but never completed: a stream cut short, a process killed, a
+    failure mid-way. Data may have left for each; the customers are in the audit log's index
+    (`vault audit query --customer ID`). Exits 0 either way; --json for scripts."""
+    found = state.session().incomplete_exports(since=_utc(since), until=_utc(until))
+    if as_json:
+        emit_json(found)
+        return
+    if not found:
+        click.echo("Every export that started completed.")
+        return
+    for export in found:
+        click.echo(
+            f"{export['seq']:>8} {export['at']} {export['actor']:<16} "
+            f"{export['purpose'] or '-':<18} customers={export['customers']['count']} "
+            f"export={export['export_id']} request={export['request_id']} "
+            f"{export['ended'] or 'no end recorded'}"
+        )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment and moment.tzinfo is None else moment

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vault.export import manifest_path
+from vault.export.files import private_file
 from vault.session import Session
 
 PURPOSE = "marketing_email"
@@ -32,7 +33,7 @@ def consent_and_export_step(
         admin.grant_consent(customer_id, PURPOSE, source="web-form", evidence=f"demo-form-{n:04d}")
     admin.withdraw_consent(chosen[0], PURPOSE, source="phone", evidence="demo-call-0001")
     target = home / "marketing_email.csv"
-    with target.open("wb") as out:
+    with private_file(target) as out:  # 0600, complete or absent, as `vault export` writes
         manifest = admin.export(
             PURPOSE, out, fields=["name", "email"], manifest_to=manifest_path(target)
         )

@@ -105,9 +105,17 @@ def accesses_and_recipients(
     events: list[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every audited access (who, when, what, for which purpose, outcome) and every system
-    that received the data: allowed exports and sync pushes."""
+    that received the data: allowed exports (one each; ``complete`` false for one that started
+    and never completed) and sync pushes."""
     accesses: list[dict[str, Any]] = []
     recipients: list[dict[str, Any]] = []
+    # An export has a "started" and (once the file or stream is whole) a "completed" event: one
+    # recipient, the completed one, or the started one marked incomplete (data may have left).
+    completed = {
+        (event.get("details") or {}).get("export_id")
+        for event in events
+        if event["action"] == "export" and (event.get("details") or {}).get("phase") == "completed"
+    }
     for event in events:
         details = event.get("details") or {}
         accesses.append(
@@ -127,6 +135,9 @@ def accesses_and_recipients(
         if event["outcome"] != "allowed":
             continue
         if event["action"] == "export":
+            phase = details.get("phase")
+            if phase == "started" and details.get("export_id") in completed:
+                continue
             recipients.append(
                 {
                     "kind": "export",
@@ -137,6 +148,7 @@ def accesses_and_recipients(
                     "format": details.get("format"),
                     "fields": event["fields"],
                     "manifest_sha256": details.get("manifest_sha256"),
+                    "complete": phase != "started",
                 }
             )
         elif _is_push(event):

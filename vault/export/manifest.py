@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vault.export.files import write_private
+
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
 
@@ -55,6 +57,5 @@ class ExportManifest:
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        target = Path(path)
-        target.write_bytes(self.canonical())
-        return target
+        """Write the manifest to ``path`` (0600, complete or absent, as the export itself)."""
+        return write_private(path, self.canonical())

@@ -7,26 +7,39 @@ refused (and audited), never silently dropped.
 
 It streams: customers are read a page at a time in id order (keyset paging), each page's data
 keys unwrapped and fields opened together, the rows handed to the format's writer and dropped.
-Everything is read in one read transaction, so the consent state is that of the export's start;
-the export's audit event (the manifest's hash, the count and the digest of the exported ids,
-every id indexed) is written once the file is complete.
+Everything is read in one read transaction, so the consent state is that of the export's start.
+
+Data leaves only after its audit event is committed. In that read transaction the export first
+lists the ids it will contain (16 bytes each, :class:`~vault.audit.ids.SortedIds`), then writes
+the ``started`` event (purpose, fields, filters, every id indexed, their count and digest) in a
+transaction of its own, and only then writes its first byte. If that event cannot be written,
+nothing is written and :class:`~vault.errors.StoreError` says so. At the end the ``completed``
+event carries the manifest's hash (and the same ids); a failure mid-way (a client that hangs up,
+a full disk) is recorded as ``failed`` when the audit log can still be written. Both name the
+export by ``details.export_id``; an export whose ``started`` event has no ``completed`` one (a
+cut stream, a killed process) is listed by :meth:`ExportOperations.incomplete_exports`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import IO, Any
 
+import structlog
 from sqlalchemy import Connection, Select, bindparam, exists, select
 
 from vault.access.masks import mask
 from vault.access.policy import Purpose
-from vault.audit import AuditEvent
+from vault.audit import AuditEvent, AuditQuery
 from vault.audit.ids import SortedIds
 from vault.audit.log import sorted_customer_digest
 from vault.consent.ledger import GRANTED, needs_consent
 from vault.door import Door
-from vault.errors import AccessDenied, InvalidValue, VaultError
+from vault.errors import AccessDenied, InvalidValue, StoreError, VaultError
 from vault.export.formats import writer_class
 from vault.export.manifest import ExportManifest
 from vault.export.writers import Cell, HashingStream
@@ -42,6 +55,8 @@ from vault.store.schema import (
     tags,
 )
 
+log = structlog.get_logger("vault.export")
+
 EXPORT_BATCH = 2000
 HEADER_STYLES = ("names", "en", "zh")  # header row: field names, catalogue labels, Chinese labels
 _PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
@@ -52,6 +67,8 @@ ID_COLUMN = "customer_id"
 # ("taobao: address, phone"); `vault connectors decrypt` asks the platform for one, per scene.
 CIPHERTEXT_COLUMN = "platform_ciphertext"
 CIPHERTEXT_HEADERS = {"en": "Held as platform ciphertext", "zh": "仅有平台密文的字段"}
+ID_PAGE = 20_000  # ids per page when listing an export's customers before its first byte
+_POLICY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def customer_query(
@@ -103,8 +120,11 @@ class ExportOperations(Door):
         rules = self._vault.segments.rules
         known = {"tier": rules.tier_names(), "stage": rules.stage_names()}.get(kind)
         if known is not None and value not in known:
+            # Named back only when it reads as a policy name: a phone or a person's name typed
+            # here is not repeated (the message goes to HTTP clients and logs).
+            named = f"{value!r}" if _POLICY_NAME.fullmatch(value) else "of that name"
             raise InvalidValue(
-                field="segment", reason=f"no {kind} {value!r} (known: {', '.join(known)})"
+                field="segment", reason=f"no {kind} {named} (known: {', '.join(known)})"
             )
 
     def _refuse_field(self, purpose: str, field: str, reason: str) -> None:
@@ -128,7 +148,7 @@ class ExportOperations(Door):
             raise InvalidValue(field="headers", reason=f"one of {', '.join(HEADER_STYLES)}")
         if style == "names":
             return [ID_COLUMN, *columns]
-        catalogue = self.vault.catalogue
+        catalogue = self._vault.catalogue
         if style == "en":
             return ["Customer id", *(catalogue[c].label for c in columns)]
         return ["客户编号", *(catalogue[c].label_zh or catalogue[c].label for c in columns)]
@@ -178,7 +198,7 @@ class ExportOperations(Door):
         views = self._views(authorised)
         columns = self._export_columns(spec, views, fields)
         writer_cls = writer_class(fmt)
-        with self.vault.reader.connect() as connection:
+        with self._vault._reader.connect() as connection:
             if fields is None:  # the default columns: none that no customer has a value of
                 columns = [c for c in columns if _anyone_holds(connection, c)]
             noted = bool(columns) and _holds_ciphertexts(connection, columns)
@@ -193,47 +213,79 @@ class ExportOperations(Door):
         details: dict[str, Any] = {
             "operation": "export",
             "masked": [c for c in columns if views.get(c) == "masked"],  # the rest: clear
+            "export_id": uuid.uuid4().hex,
             "format": fmt,
             "tags": tag_names,
             "segment": segment,
             "segments": segment_names,
         }
         stream = HashingStream(out)
-        exported = SortedIds()
-        try:
-            query = customer_query(
-                spec, tag_names=tag_names, segments=segment_names, segmenter=self._vault.segments
-            )
-            with self._vault._reader.connect() as connection:
-                if connection.dialect.name == "postgresql":
-                    connection = connection.execution_options(isolation_level="REPEATABLE READ")
-                with connection.begin():
+        exported = _Tally()  # what was written, checked against what the started event named
+        query = customer_query(
+            spec, tag_names=tag_names, segments=segment_names, segmenter=self._vault.segments
+        )
+        with self._vault._reader.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                try:
+                    planned = _planned_ids(connection, query)
+                except VaultError as error:  # e.g. a filter the store refuses: nothing left
+                    self._record_failed(
+                        AuditEvent(
+                            action="export",
+                            outcome="failed",
+                            purpose=authorised,
+                            fields=columns,
+                            reason=type(error).__name__,
+                            details=details,
+                        )
+                    )
+                    raise
+                self._record_started(
+                    AuditEvent(
+                        action="export",
+                        purpose=authorised,
+                        customer_ids=planned,
+                        fields=columns,
+                        details={**details, "phase": "started", "rows": len(planned)},
+                    )
+                )
+                try:  # nothing was written before this point
                     writer = writer_cls.create(
                         stream,
                         file_columns,
                         headers=header_row,
-                        types={c: self.vault.catalogue[c].type for c in columns},
+                        types={c: self._vault.catalogue[c].type for c in columns},
                     )
                     for rows in self._pages(
                         connection, query, columns, views, batch_size, noted=noted
                     ):
                         writer.write_rows(rows)
-                        for row in rows:
-                            exported.append(str(row[0]))
+                        exported.add(rows)
                     writer.close()
-        except VaultError as error:
-            self._record(
-                AuditEvent(
-                    action="export",
-                    outcome="failed",
-                    purpose=authorised,
-                    fields=columns,
-                    reason=type(error).__name__,
-                    details=details,
-                )
-            )
-            raise
-        stream.flush()
+                    stream.flush()
+                    if exported.count != len(planned) or exported.digest() != planned.digest:
+                        raise StoreError(
+                            "the customers exported differ from those its started event names"
+                        )
+                except Exception as error:
+                    self._record_failed(
+                        AuditEvent(
+                            action="export",
+                            outcome="failed",
+                            purpose=authorised,
+                            fields=columns,
+                            reason=type(error).__name__,
+                            details={
+                                **details,
+                                "phase": "failed",
+                                "rows_written": exported.count,
+                                "bytes_written": stream.bytes,
+                            },
+                        )
+                    )
+                    raise
         manifest = ExportManifest(
             purpose=authorised,
             legal_basis=spec.legal_basis,
@@ -241,12 +293,12 @@ class ExportOperations(Door):
             roles=sorted(self.principal.roles),
             created_at=utcnow().isoformat(),
             format=fmt,
-            rows=len(exported),
+            rows=len(planned),
             fields=file_columns,
             file_sha256=stream.hexdigest(),
             file_bytes=stream.bytes,
             customer_digest=(
-                exported.digest if exported.in_order else sorted_customer_digest(sorted(exported))
+                planned.digest if planned.in_order else sorted_customer_digest(sorted(planned))
             ),
             tags=tag_names,
             segment=segment,
@@ -256,10 +308,11 @@ class ExportOperations(Door):
             AuditEvent(
                 action="export",
                 purpose=authorised,
-                customer_ids=exported,
+                customer_ids=planned,
                 fields=columns,
                 details={
                     **details,
+                    "phase": "completed",
                     "rows": manifest.rows,
                     "manifest_sha256": manifest.sha256,
                     "file_sha256": manifest.file_sha256,
@@ -269,6 +322,52 @@ class ExportOperations(Door):
         if manifest_to is not None:
             manifest.write(manifest_to)
         return manifest
+
+    def _record_started(self, event: AuditEvent) -> None:
+        """Commit the ``started`` event, or refuse the export: no event, no data."""
+        try:
+            self._record(event)
+        except Exception as error:
+            raise StoreError(
+                f"the export's audit event could not be written ({type(error).__name__}): "
+                "nothing was exported"
+            ) from error
+
+    def _record_failed(self, event: AuditEvent) -> None:
+        """Record a failure mid-way when the audit log still takes it; the original error is
+        what the caller sees either way (the ``started`` event already names the export)."""
+        try:
+            self._record(event)
+        except Exception as error:  # the audit store may be what failed
+            log.warning(
+                "export_failure_not_audited",
+                export_id=event.details.get("export_id"),
+                error=type(error).__name__,
+                request_id=self.request_id,
+            )
+
+    def incomplete_exports(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Exports that started (their ``started`` event is on the audit log, between ``since``
+        and ``until``) but never completed: a stream cut short, a process killed, a failure
+        mid-way. Each names the export, who made it, when, for what purpose, which fields, the
+        customers it was to contain (count and digest; ids when few, and always in the
+        audit log's customer index), and how it ended: ``"failed: <error type>"`` when the
+        failure was recorded, ``None`` when nothing was (a killed process). Needs the ``audit``
+        action; the query is itself audited."""
+        purpose = self.authorize("audit")
+
+        def operation(connection: Connection) -> list[dict[str, Any]]:
+            query = AuditQuery(action="export", since=since, limit=None)
+            return never_completed(self._vault.audit.query(connection, query), until=until)
+
+        return self._audited(
+            AuditEvent(
+                action="audit", purpose=purpose, details={"operation": "incomplete-exports"}
+            ),
+            operation,
+        )
 
     def _pages(
         self,
@@ -371,3 +470,88 @@ def _note_ciphertexts(
         rows[customer_id][-1] = "; ".join(
             f"{platform}: {', '.join(fields)}" for platform, fields in platforms.items()
         )
+
+
+class _Tally:
+    """The count and digest (as :attr:`SortedIds.digest`) of the ids of the rows written."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._hash = hashlib.sha256()
+
+    def add(self, rows: Sequence[Sequence[Cell]]) -> None:
+        for row in rows:
+            self._hash.update((b"\n" if self.count else b"") + str(row[0]).encode())
+            self.count += 1
+
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _planned_ids(connection: Connection, query: Select[Any]) -> SortedIds:
+    """The ids the export will contain, read in its transaction (so the same as its pages)."""
+    ids_query = query.with_only_columns(customers.c.id)
+    planned = SortedIds()
+    after = ""
+    while True:
+        page = connection.execute(ids_query, {"after": after, "page_size": ID_PAGE}).scalars().all()
+        if not page:
+            return planned
+        for customer_id in page:
+            planned.append(customer_id)
+        after = page[-1]
+
+
+def never_completed(
+    events: Sequence[dict[str, Any]], *, until: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The ``started`` export events (oldest first) with no ``completed`` event of the same
+    ``export_id`` among ``events``; ``until`` bounds when they started."""
+    started: dict[str, dict[str, Any]] = {}
+    completed: set[str] = set()
+    failed: dict[str, str] = {}
+    for event in events:
+        details = event.get("details") or {}
+        export_id = details.get("export_id")
+        if not isinstance(export_id, str):
+            continue
+        phase = details.get("phase")
+        if phase == "started":
+            started[export_id] = event
+        elif phase == "completed":
+            completed.add(export_id)
+        elif phase == "failed":
+            failed[export_id] = str(event.get("reason") or "")
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    found = []
+    for export_id, event in started.items():
+        if export_id in completed:
+            continue
+        if until is not None and _at(event) >= until:
+            continue
+        details = event["details"]
+        found.append(
+            {
+                "export_id": export_id,
+                "request_id": event["request_id"],
+                "seq": event["seq"],
+                "at": event["at"],
+                "actor": event["actor"],
+                "roles": event["roles"],
+                "purpose": event["purpose"],
+                "fields": event["fields"],
+                "format": details.get("format"),
+                "filters": {
+                    "tags": details.get("tags", []),
+                    "segments": details.get("segments", []),
+                },
+                "customers": event["customers"],
+                "ended": f"failed: {failed[export_id]}" if export_id in failed else None,
+            }
+        )
+    return found
+
+
+def _at(event: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00"))  # format_time's

@@ -3,7 +3,8 @@
 Every route that touches the vault depends on :func:`caller` (no I/O: it only reads the
 headers) and runs its work with :meth:`Caller.run`, which, in one worker thread, hands the
 token, the purpose and the request id to :meth:`vault.Vault.session` (it authenticates, and
-audits a bad token, exactly as for the CLI) and then calls one method of that session. One
+audits a bad token, exactly as for the CLI), counts the request in the principal's rate-limit
+bucket (:mod:`vault.service._ratelimit`) and then calls one method of that session. One
 thread hop per request: the library is synchronous, and the event loop never waits on the
 database. A missing token is presented as an empty one, so that it is refused and audited by the
 same code.
@@ -19,6 +20,7 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from vault.errors import AccessDenied
+from vault.service._ratelimit import RateLimiter
 from vault.session import Session
 from vault.vault import Vault
 
@@ -71,7 +73,9 @@ class Caller:
         self.purpose = purpose
 
     def session(self) -> Session:
-        """Authenticate at the door (blocking: call it from a worker thread)."""
+        """Authenticate at the door (blocking: call it from a worker thread), then count the
+        request in the principal's rate-limit bucket (a refused token: the client address's).
+        Raises :class:`~vault.service._ratelimit.RateLimited` when that bucket is empty."""
         token = self.credentials.credentials if self.credentials is not None else ""
         vault = vault_of(self.request)
         try:
@@ -85,9 +89,21 @@ class Caller:
                     action="authenticate",
                     reason="no bearer token: send Authorization: Bearer <token>",
                 ) from refused
+            client = self.request.client
+            self._count(f"client:{client.host if client else '?'}")
             raise
+        self._count(f"principal:{opened.principal.name}")
         self.request.state.principal = opened.principal.name
         return opened
+
+    def _count(self, bucket: str) -> None:
+        """Once per request (the gate counted requests without a credential)."""
+        state = self.request.state
+        if getattr(state, "rate_counted", False):
+            return
+        state.rate_counted = True
+        limiter: RateLimiter = self.request.app.state.rate_limiter
+        limiter.check(bucket)
 
     async def run(self, operation: Callable[[Session], T]) -> T:
         """Open the session and run ``operation`` on it, in one worker thread."""

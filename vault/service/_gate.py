@@ -1,9 +1,12 @@
-"""The outermost ASGI layer: request ids, the access log, the rate limit and body limits.
+"""The outermost ASGI layer: request ids, the access log, header and body limits, and the rate
+limit of requests without a credential.
 
-It runs before FastAPI sees a request, so that a flood, an oversized body or a body of the wrong
-type is refused before any parsing, and every request (refused or not) gets one access-log line
-and an ``X-Request-Id`` header. The access log names ids and outcomes only: method, route
-template, status, duration, sizes, principal and request id, never a query string or a body.
+It runs before FastAPI sees a request, so that an anonymous flood, two ``Authorization``
+headers, an oversized body or a body of the wrong type is refused before any parsing (a request
+with a credential is rate-limited after authentication, by principal: vault.service._auth), and
+every request (refused or not) gets one access-log line and an ``X-Request-Id`` header. The
+access log names ids and outcomes only: method, route template, status, duration, sizes,
+principal and request id, never a query string or a body.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vault.service._ratelimit import RateLimiter
+from vault.service._ratelimit import REFUSAL, RateLimiter
 from vault.service.config import ServiceConfig
 
 access_log = structlog.get_logger("vault.service.access")
@@ -60,10 +63,12 @@ def _accepted(path: str, content_type: str) -> bool:
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, config: ServiceConfig) -> None:
+    def __init__(
+        self, app: ASGIApp, config: ServiceConfig, limiter: RateLimiter | None = None
+    ) -> None:
         self.app = app
         self.config = config
-        self.limiter = RateLimiter(config.rate, config.burst)
+        self.limiter = limiter or RateLimiter(config.rate, config.burst)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,16 +127,16 @@ class Gate:
         self, scope: Scope, headers: Mapping[bytes, bytes]
     ) -> tuple[int, str, dict[str, str]] | None:
         """Why this request is refused before it reaches the application, if it is."""
-        authorization = headers.get(b"authorization", b"").decode("latin-1")
-        client = scope.get("client")
-        credential = authorization or f"client:{client[0] if client else '?'}"
-        wait = self.limiter.acquire(RateLimiter.key(credential))
-        if wait > 0:
-            return (
-                429,
-                "too many requests for this token: slow down and retry after the time given",
-                {"Retry-After": RateLimiter.retry_after(wait)},
-            )
+        if sum(1 for name, _ in scope["headers"] if name == b"authorization") > 1:
+            # Which one would count? Refused, whatever they hold (never echoed).
+            return 400, "send one Authorization header, not several", {}
+        if b"authorization" not in headers:
+            # No credential: counted here, by client address. A request with one is counted
+            # after authentication, in its principal's bucket (vault.service._auth).
+            client = scope.get("client")
+            wait = self.limiter.acquire(RateLimiter.key(f"client:{client[0] if client else '?'}"))
+            if wait > 0:
+                return 429, REFUSAL, {"Retry-After": RateLimiter.retry_after(wait)}
         length_text = headers.get(b"content-length")
         length = 0
         if length_text is not None:

@@ -1,8 +1,11 @@
-"""A per-token rate limit: a token bucket for each presented credential, in this process.
+"""A per-principal rate limit: a token bucket for each caller, in this process.
 
-The bucket is keyed by a hash of the bearer token (or of the client address when a request
-carries none), never the token itself. Each API process keeps its own buckets: with ``N``
-workers a token may reach ``N`` times the rate, which the README says.
+A request is counted once its caller is known: after authentication, in the bucket of the
+authenticated principal (however the token was spelt: spaces, the scheme's case), so that no
+spelling of one credential gets a bucket of its own. A request without a token, and one whose
+token is refused, is counted in the bucket of its client address. Buckets are keyed by a hash
+(``principal:NAME``, ``client:ADDRESS``), never a token. Each API process keeps its own
+buckets: with ``N`` workers a principal may reach ``N`` times the rate, which the README says.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 MAX_BUCKETS = 10_000  # the least recently seen keys are forgotten beyond this
+REFUSAL = "too many requests for this token: slow down and retry after the time given"
+
+
+class RateLimited(Exception):
+    """The caller's bucket is empty: answered 429 with ``Retry-After`` (``wait`` seconds)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(REFUSAL)
+        self.wait = wait
 
 
 class RateLimiter:
@@ -30,6 +42,12 @@ class RateLimiter:
     @staticmethod
     def key(credential: str) -> bytes:
         return hashlib.sha256(b"vault:rate-limit:v1\x00" + credential.encode()).digest()
+
+    def check(self, credential: str) -> None:
+        """Take one request from ``credential``'s bucket, or raise :class:`RateLimited`."""
+        wait = self.acquire(self.key(credential))
+        if wait > 0:
+            raise RateLimited(wait)
 
     def acquire(self, key: bytes) -> float:
         """Take one request from ``key``'s bucket: 0.0 when allowed, else the seconds to wait."""

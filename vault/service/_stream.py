@@ -7,6 +7,8 @@ bounded queue of chunks; the response body reads from the queue. Memory holds at
 thing the call produces: an error before any output (a refusal, a bad filter) is an ordinary
 error answer; an error after the first chunk can only cut the body short, which the client sees
 as an incomplete chunked transfer. A client that goes away stops the writer at its next write.
+(An export commits its ``started`` audit event before it writes anything, so a refusal to
+audit is an ordinary error answer, never a cut body: vault.export.operations.)
 """
 
 from __future__ import annotations

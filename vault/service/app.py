@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from vault.log import configure_logging
 from vault.service import _errors
 from vault.service._gate import Gate
+from vault.service._ratelimit import RateLimiter
 from vault.service.config import ServiceConfig
 from vault.service.models import ErrorAnswer
 from vault.service.routes import audit, consent, customers, dsar, exports, system
@@ -84,6 +85,9 @@ def create_app(
     # beyond the thread pool's.
     api.state.door_limiter = anyio.CapacityLimiter(1) if vault.backend == "sqlite" else None
     api.state.config = config
+    # One set of buckets: the gate counts requests without a credential (by client address),
+    # the door counts the others after authentication (by principal).
+    api.state.rate_limiter = RateLimiter(config.rate, config.burst)
     api.state.manifests = exports.Manifests()
     _errors.install(api)
     api.include_router(system.router)
@@ -95,7 +99,7 @@ def create_app(
         audit.router,
     ):
         api.include_router(router, responses=ERROR_RESPONSES)
-    return Gate(api, config)
+    return Gate(api, config, api.state.rate_limiter)
 
 
 def app_from_environment() -> Gate:

@@ -414,6 +414,31 @@ class ManifestOut(Answer):
     manifest_sha256: str
 
 
+class ExportFilters(Answer):
+    tags: list[str]
+    segments: list[str]
+
+
+class IncompleteExportOut(Answer):
+    """An export whose ``started`` event has no ``completed`` one: data may have left."""
+
+    export_id: str
+    request_id: str | None
+    seq: int
+    at: str
+    actor: str
+    roles: list[str]
+    purpose: str | None
+    fields: list[str]
+    format: str | None
+    filters: ExportFilters
+    customers: AuditCustomers
+    ended: str | None = Field(
+        description='"failed: <error type>" when the failure was recorded, null when nothing '
+        "was (a killed process)."
+    )
+
+
 class CorrectionIn(Request):
     fields: dict[Name, Value] = Field(min_length=1, max_length=64)
 

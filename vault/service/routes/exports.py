@@ -2,7 +2,10 @@
 manifest (rows, fields, SHA-256 of the body) once the stream has ended.
 
 The export id is the request id (``X-Vault-Export-Id``, also ``X-Request-Id``); the manifest's
-``manifest_sha256`` is the hash the export's audit event carries. The process that streamed an
+``manifest_sha256`` is the hash the export's ``completed`` audit event carries. Its ``started``
+event is committed before the first byte (the status is decided by the first byte): when it
+cannot be written, the answer is 503 and no data; a client that hangs up leaves it, and
+``GET /v1/exports/incomplete`` lists the export. The process that streamed an
 export keeps its manifest (for the principal who made it, a day, the last 1,000): fetch it on the
 same connection (keep-alive), or run one worker per host behind sticky routing.
 """
@@ -14,14 +17,14 @@ import time
 from collections import OrderedDict
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from vault.export.manifest import ExportManifest
 from vault.service._auth import CallerDep
 from vault.service._stream import Stream
-from vault.service.models import ExportIn, ManifestOut
+from vault.service.models import ExportIn, IncompleteExportOut, ManifestOut, Moment
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
@@ -72,7 +75,8 @@ def manifests_of(request: Request) -> Manifests:
 )
 async def export(body: ExportIn, caller: CallerDep, request: Request) -> Response:
     """Only customers whose consent for the purpose is active, only the fields the purpose
-    allows, masked as your role requires; audited with the manifest's hash."""
+    allows, masked as your role requires; audited before the first byte (503 and nothing sent
+    when it cannot be), and again at the end with the manifest's hash."""
     held = manifests_of(request)
     purpose = body.purpose or caller.purpose
 
@@ -99,6 +103,23 @@ async def export(body: ExportIn, caller: CallerDep, request: Request) -> Respons
             "Content-Disposition": f'attachment; filename="export-{export_id}.{body.format}"',
         },
     )
+
+
+@router.get(
+    "/incomplete",
+    response_model=list[IncompleteExportOut],
+    summary="Exports that started and never completed",
+)
+async def incomplete(
+    caller: CallerDep,
+    since: Annotated[Moment | None, Query(description="Started from this time (RFC 3339).")] = None,
+    until: Annotated[
+        Moment | None, Query(description="Started before this time (RFC 3339).")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """A stream cut short, a process killed, a failure mid-way: each export whose ``started``
+    audit event has no ``completed`` one, oldest first. Needs the ``audit`` action (audited)."""
+    return await caller.run(lambda s: s.incomplete_exports(since=since, until=until))
 
 
 @router.get(

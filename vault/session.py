@@ -388,7 +388,7 @@ class Session(
                 customer_ids=customer_ids,
                 details={"operation": "untag", "tag": tag},
             ),
-            lambda c: self.vault.customers.untag_many(c, customer_ids, tag),
+            lambda c: self._vault._customers.untag_many(c, customer_ids, tag),
         )
 
     def untag_customer(self, customer_id: str, tag: str, *, purpose: str | None = None) -> bool:
@@ -530,7 +530,7 @@ class Session(
                 customer_ids=[query.customer] if query.customer else [],
                 details={"operation": "query"},
             ),
-            lambda c: self.vault.audit.page(c, query),
+            lambda c: self._vault.audit.page(c, query),
         )
 
     def audit_export(self, query: AuditQuery, out: IO[str], fmt: str) -> int:

@@ -24,7 +24,7 @@ BJ = "北京市朝阳区建国路88号"
 def fixed_clock(vault: Vault) -> Vault:
     segmenter = Segmenter(vault.segments.rules, clock=lambda: NOW)
     vault.segments = segmenter
-    vault.customers.segmenter = segmenter
+    vault._customers.segmenter = segmenter
     return vault
 
 
@@ -50,8 +50,8 @@ def test_1002_of_1227_buyers_who_bought_today_are_the_most_recent_not_dormant(
     vault = fixed_clock
     ids = admin.add_customers([NewCustomer(fields={}) for _ in range(1227)], source="t")
     today, earlier = ids[:1002], ids[1002:]
-    with vault.transaction() as connection:
-        vault.customers.record_orders(
+    with vault._transaction() as connection:
+        vault._customers.record_orders(
             connection,
             [paid(c, 1, NOW - timedelta(hours=1)) for c in today]
             + [paid(c, 1, NOW - timedelta(days=1 + n % 2)) for n, c in enumerate(earlier)],

@@ -107,7 +107,7 @@ print(json.dumps({{"grew": (after - before) * 1024, "message": message}}))
 
 
 def customer_count(vault: Vault) -> int:
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(customers)).scalar_one())
 
 
@@ -230,7 +230,7 @@ def test_a_consent_csv_with_a_huge_cell_is_one_invalid_value_and_records_nothing
     with pytest.raises(InvalidValue, match=limit) as caught:
         admin.import_consent(path)
     assert "\n" not in str(caught.value)
-    with vault.engine.connect() as connection:
+    with vault._engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(consent_events)).scalar() == 0
 
 

@@ -4,7 +4,7 @@ Read from the source (``ast``), so an import inside a function counts as much as
 imports under ``if TYPE_CHECKING:`` do not (they never run). From the bottom up:
 
 0. errors, config, log, records, serialise, hookspecs, sandbox: what everything may use
-1. synthetic, fields, crypto, plugins (the plugin manager, reached from anywhere)
+1. synthetic, fields, crypto, textfile, plugins (the plugin manager, reached from anywhere)
 2. store
 3. access, audit
 4. door
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("errors", "config", "log", "records", "serialise", "hookspecs", "sandbox"), 0),
-    **dict.fromkeys(("synthetic", "fields", "crypto", "plugins"), 1),
+    **dict.fromkeys(("synthetic", "fields", "crypto", "plugins", "textfile"), 1),
     "store": 2,
     **dict.fromkeys(("access", "audit"), 3),
     "door": 4,
@@ -57,6 +57,7 @@ CONNECTORS_MAY_USE = (
     "vault.sandbox",
     "vault.sync",  # the contract, the HTTP kit (vault.sync.http), values (vault.sync.values)
     "vault.synthetic",
+    "vault.textfile",  # reading untrusted text files within limits
     "vault",  # ``from vault import hookimpl``
 )
 CONNECTORS_MAY_NOT_USE = (

@@ -170,7 +170,8 @@ def test_the_incomplete_exports_query_is_audited_and_needs_the_audit_action(
 ) -> None:
     from vault import AccessDenied, AuditQuery
 
-    marketer = admin._vault.session(admin.add_principal("m", ["marketing"]), purpose="marketing_sms")
+    token = admin.add_principal("m", ["marketing"])
+    marketer = admin._vault.session(token, purpose="marketing_sms")
     with pytest.raises(AccessDenied):
         marketer.incomplete_exports()
     admin.incomplete_exports()

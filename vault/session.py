@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection
 
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
-from vault.audit import AuditEvent, AuditQuery, Checkpoint, VerifyReport
+from vault.audit import AuditEvent, AuditQuery, Checkpoint, Problem, VerifyReport
+from vault.audit.log import read_witness
 from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
 from vault.consent.suppression import filter_records
 from vault.door import Door
-from vault.errors import VaultError
+from vault.errors import AuditChainBroken, VaultError
 from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.segments.operations import SegmentOperations
@@ -500,32 +502,63 @@ class Session(
         )
 
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
-        """Verify the chain. The verify event itself is appended after the walk."""
+        """Verify the chain. The verify event itself is appended after the walk; if even that
+        cannot be written (a stray row stands where it must go), the report says so."""
         purpose = self.authorize("audit")
         with self.vault.reader.connect() as connection:
             report = self.vault.audit.verify(connection, external)
-        self._record(
-            AuditEvent(
-                action="audit",
-                purpose=purpose,
-                outcome="allowed" if report.ok else "failed",
-                details={
-                    "operation": "verify",
-                    "events": report.events,
-                    "problems": [str(p) for p in report.problems],
-                },
+        try:
+            self._record(
+                AuditEvent(
+                    action="audit",
+                    purpose=purpose,
+                    outcome="allowed" if report.ok else "failed",
+                    details={
+                        "operation": "verify",
+                        "events": report.events,
+                        "problems": [str(p) for p in report.problems],
+                    },
+                )
             )
-        )
+        except AuditChainBroken as error:
+            problem = Problem(error.seq or report.last_seq + 1, "not-recorded", str(error))
+            report = replace(report, problems=[*report.problems, problem])
         return report
 
-    def audit_checkpoint(self) -> Checkpoint:
+    def audit_checkpoint(self, witnesses: Sequence[Path] = ()) -> Checkpoint:
+        """Verify the chain from the last checkpoint and sign the head; refused (and audited)
+        when it does not verify. Witness directories get a copy once it is committed."""
+        purpose = self.authorize("audit")
+        witnessed = [c for d in witnesses for c in read_witness(d)]
+        event = AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"})
+        try:
+            with self.vault.transaction() as connection:
+                self._append(connection, event)
+                checkpoint = self.vault.audit.checkpoint(connection, witnessed)
+        except AuditChainBroken as error:
+            self._record(replace(event, outcome="failed", reason=str(error)[:500]))
+            raise
+        self.vault.audit.publish(checkpoint, witnesses)
+        return checkpoint
+
+    def audit_remove_stray(self) -> list[dict[str, Any]]:
+        """Remove events stored beyond the chain head (never written by the vault) and return
+        them as evidence; the removal is an event naming their seqs and hashes."""
         purpose = self.authorize("audit")
         with self.vault.transaction() as connection:
+            removed = self.vault.audit.remove_stray(connection)
             self._append(
                 connection,
-                AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"}),
+                AuditEvent(
+                    action="audit",
+                    purpose=purpose,
+                    details={
+                        "operation": "remove-stray",
+                        "removed": [{"seq": r["seq"], "hash": r["hash"]} for r in removed],
+                    },
+                ),
             )
-            return self.vault.audit.checkpoint(connection)
+        return removed
 
     def audit_public_key(self) -> bytes:
         self.authorize("audit")

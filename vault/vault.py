@@ -41,6 +41,7 @@ from vault.sync.retry import SyncPolicy
 log = structlog.get_logger("vault")
 
 ADMIN_PRINCIPAL = "admin"
+AUDIT_MEMORY_FILE = "audit-last-checkpoint.json"  # the newest checkpoint signed here (§5.6)
 
 
 def key_source_for(home: VaultHome, kind: str, *, passphrase: str | None = None) -> KeySource:
@@ -86,7 +87,9 @@ class Vault:
         with engine.begin() as connection:
             system = keystore.unwrap_system_keys(connection, keyring)
         self.indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
-        self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
+        self.audit = AuditLog(
+            engine, system[keystore.AUDIT_SIGNING_KEY], memory=home.path / AUDIT_MEMORY_FILE
+        )
         self.connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
         # Erased people's identifiers, and the CRM ids an erasure must delete: keys of their own.
         self.suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)

@@ -18,6 +18,7 @@ SECURITY.md ("Audit log format") restates this; ``tests/vectors/audit-chain-v1.j
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,7 +101,9 @@ class Checkpoint:
 @dataclass(frozen=True, slots=True)
 class Problem:
     seq: int
-    kind: str  # modified | missing | reordered | truncated | bad-signature | forked
+    # modified | missing | reordered | truncated | bad-signature | forked | malformed | stray
+    # | unauthenticated | not-recorded
+    kind: str
     detail: str
 
     def __str__(self) -> str:
@@ -121,98 +124,187 @@ class VerifyReport:
 
 
 VERIFIED_COLUMNS = ("actor", "action", "purpose", "outcome", "at", "request_id")
+MAC_KEY_LABEL = b"vault:audit-event-mac-key:v1"
+
+
+def mac_key_for(signing_seed: bytes) -> bytes:
+    """The key of the events' MACs, derived from (and kept with) the audit signing key."""
+    return hmac.new(signing_seed, MAC_KEY_LABEL, hashlib.sha256).digest()
+
+
+def event_mac(mac_key: bytes, digest: bytes) -> bytes:
+    """HMAC-SHA256 over an event's chain hash: only a holder of the signing key makes one."""
+    return hmac.new(mac_key, digest, hashlib.sha256).digest()
+
+
+def as_bytes(value: object) -> bytes | None:
+    """A stored binary value as bytes; ``None`` for anything else (text, numbers, NULL)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return None
 
 
 class ChainVerifier:
-    """Walks events in ``seq`` order and reports the first way the chain is broken."""
+    """Walks events in ``seq`` order and reports the first way the chain is broken.
 
-    def __init__(self) -> None:
+    With a ``mac_key``, every event after ``mac_after`` (the newest checkpoint whose signature
+    verified) must carry a valid MAC, except events of a log older than migration 0008 that
+    come before its first event with a MAC. ``start_at`` begins the walk at a checkpointed
+    event instead of event 1 (what ``checkpoint`` does: it verifies from the last checkpoint).
+    """
+
+    def __init__(self, *, mac_key: bytes | None = None, mac_after: int = 0) -> None:
         self.prev_hash = GENESIS_HASH
         self.expected_seq = 1
         self.count = 0
         self.problem: Problem | None = None
         self.hash_at: dict[int, bytes] = {}
         self._want: set[int] = set()
+        self._mac_key = mac_key
+        self._mac_after = mac_after
+        self._seen_mac = False
+        self._anchor: tuple[int, bytes] | None = None
+
+    def start_at(self, seq: int, head_hash: bytes) -> None:
+        """Begin at event ``seq``, whose hash must be ``head_hash`` (a verified checkpoint)."""
+        self.expected_seq = seq
+        self._anchor = (seq, head_hash)
 
     def want_hash_at(self, seqs: Iterable[int]) -> None:
         """Remember the hashes at these positions (where checkpoints point)."""
         self._want.update(seqs)
 
+    def _fail(self, seq: int, kind: str, detail: str) -> bool:
+        self.problem = Problem(seq, kind, detail)
+        return False
+
     def feed(
         self,
         seq: int,
-        columns: tuple[str | None, ...],
-        body: bytes,
-        prev_hash: bytes,
-        digest: bytes,
-        customer_count: int,
+        columns: tuple[object, ...],
+        body: object,
+        prev_hash: object,
+        digest: object,
+        customer_count: object,
         indexed_customers: Sequence[str],
+        mac: object = None,
     ) -> bool:
         """Check one stored event: its ``seq``, the queryable ``columns`` (actor, action,
-        purpose, outcome, at, request_id, customer_count), its record, its hashes, and the
-        customer index rows queries use.
+        purpose, outcome, at, request_id), its record, its hashes, its MAC and the customer
+        index rows queries use. Values come as the database holds them: a column of the wrong
+        type is a problem named here, never an exception.
         Returns False at the first problem (then stop feeding)."""
         if seq != self.expected_seq:
-            self.problem = Problem(
+            return self._fail(
                 self.expected_seq,
                 "missing",
                 f"the log jumps from event {self.expected_seq - 1} to {seq}",
             )
-            return False
-        if hashlib.sha256(EVENT_DOMAIN + prev_hash + body).digest() != digest:
-            self.problem = Problem(seq, "modified", "its record does not match its hash")
-            return False
-        record = orjson.loads(body)  # the canonical body is JSON; orjson parses it ~3× faster
+        body_bytes, prev, stored = as_bytes(body), as_bytes(prev_hash), as_bytes(digest)
+        for name, value in (("body", body_bytes), ("prev_hash", prev), ("hash", stored)):
+            if value is None:
+                return self._fail(seq, "malformed", f"its {name} is not stored as bytes")
+        assert body_bytes is not None and prev is not None and stored is not None
+        if len(prev) != 32 or len(stored) != 32:
+            return self._fail(seq, "malformed", "its prev_hash or hash is not 32 bytes")
+        computed = hashlib.sha256(EVENT_DOMAIN + prev + body_bytes).digest()
+        if computed != stored:
+            return self._fail(seq, "modified", "its record does not match its hash")
+        if self._anchor is not None and self._anchor[0] == seq:
+            if stored != self._anchor[1]:
+                return self._fail(
+                    seq,
+                    "modified",
+                    f"the chain's hash here differs from the signed checkpoint (expected "
+                    f"{self._anchor[1].hex()[:12]}…); the log was rewritten",
+                )
+            self.prev_hash = prev
+        try:
+            record = orjson.loads(body_bytes)  # orjson also refuses a body that is not UTF-8
+        except orjson.JSONDecodeError:
+            try:
+                body_bytes.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._fail(seq, "malformed", "its record is not UTF-8")
+            return self._fail(seq, "malformed", "its record is not JSON")
+        if not isinstance(record, dict):
+            return self._fail(seq, "malformed", "its record is not a JSON object")
         if record.get("seq") != seq:
-            self.problem = Problem(
-                seq, "reordered", f"it holds the record of event {record.get('seq')}"
+            return self._fail(
+                seq, "reordered", f"it holds the record of event {record.get('seq')!r}"
             )
-            return False
-        if prev_hash != self.prev_hash:
-            self.problem = Problem(
+        if prev != self.prev_hash:
+            return self._fail(
                 seq,
                 "forked",
-                f"expected prev {self.prev_hash.hex()[:12]}…, got {prev_hash.hex()[:12]}…",
+                f"expected prev {self.prev_hash.hex()[:12]}…, got {prev.hex()[:12]}…",
             )
-            return False
-        for name, value in zip(VERIFIED_COLUMNS, columns, strict=True):
-            if record.get(name) != value:
-                self.problem = Problem(
+        for name, column in zip(VERIFIED_COLUMNS, columns, strict=True):
+            if record.get(name) != column:
+                return self._fail(
                     seq, "modified", f"column {name!r} differs from the hashed record"
                 )
-                return False
-        customers = record.get("customers", {})
+        customers = record.get("customers")
+        if not isinstance(customers, dict):
+            return self._fail(seq, "malformed", "its record has no 'customers' object")
         if customer_count != customers.get("count"):
-            self.problem = Problem(
+            return self._fail(
                 seq, "modified", "column 'customer_count' differs from the hashed record"
             )
-            return False
         if len(indexed_customers) != customers.get("count") or (
             indexed_customers and customer_digest(indexed_customers) != customers.get("digest")
         ):
-            self.problem = Problem(
+            return self._fail(
                 seq, "modified", "its customer index rows differ from the hashed record"
             )
-            return False
+        mac_bytes = as_bytes(mac)
+        if self._mac_key is not None and seq > self._mac_after:
+            if mac_bytes is not None:
+                if not hmac.compare_digest(mac_bytes, event_mac(self._mac_key, stored)):
+                    return self._fail(
+                        seq,
+                        "unauthenticated",
+                        "its MAC does not verify: the event was not written by this vault",
+                    )
+            elif self._seen_mac:
+                return self._fail(
+                    seq,
+                    "unauthenticated",
+                    "it has no MAC: the event was written into the database, not by the vault",
+                )
+        if mac_bytes is not None:
+            self._seen_mac = True  # from here on, an event without a MAC was not ours
         if seq in self._want:
-            self.hash_at[seq] = digest
-        self.prev_hash = digest
+            self.hash_at[seq] = stored
+        self.prev_hash = stored
         self.expected_seq += 1
         self.count += 1
         return True
 
     def check_checkpoint(
-        self, checkpoint: Checkpoint, public_key: bytes, *, last_seq: int, source: str
+        self,
+        checkpoint: Checkpoint,
+        public_keys: Sequence[bytes],
+        *,
+        last_seq: int,
+        source: str,
     ) -> Problem | None:
-        if checkpoint.public_key is not None and checkpoint.public_key != public_key:
+        """``public_keys``: every key this vault signed with, the current one first."""
+        if checkpoint.public_key is not None and checkpoint.public_key not in public_keys:
             return Problem(
                 checkpoint.seq,
                 "bad-signature",
                 f"{source} checkpoint was signed by another key than this vault's "
                 "(was the audit signing key replaced?)",
             )
-        if not checkpoint_signature_valid(
-            public_key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
+        keys = [checkpoint.public_key] if checkpoint.public_key is not None else public_keys
+        if not any(
+            checkpoint_signature_valid(
+                key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
+            )
+            for key in keys
         ):
             return Problem(checkpoint.seq, "bad-signature", f"{source} checkpoint does not verify")
         if checkpoint.seq > last_seq:
@@ -222,6 +314,8 @@ class ChainVerifier:
                 f"the log ends at event {last_seq} but a {source} checkpoint covers "
                 f"event {checkpoint.seq}",
             )
+        if checkpoint.seq == 0:
+            return None
         stored = self.hash_at.get(checkpoint.seq)
         if stored != checkpoint.head_hash:
             return Problem(

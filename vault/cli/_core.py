@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from vault.audit import AuditQuery
-from vault.audit.log import checkpoint_from_file
+from vault.audit import AuditQuery, Checkpoint, VerifyReport
+from vault.audit.export import verify_export
+from vault.audit.log import checkpoint_from_file, private_output, read_witness, write_private
 from vault.cli._base import (
     CLI_SOURCE,
     F,
@@ -507,26 +508,31 @@ def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> N
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @pass_state
 def audit_export(state: State, /, fmt: str, output: Path, **filters: Any) -> None:
-    """Export events (and, for JSON Lines, the checkpoints that cover them)."""
-    with output.open("w", encoding="utf-8", newline="") as handle:
-        count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+    """Export events (JSON Lines: then every checkpoint and the chain head).
+
+    The file is written 0600 under a temporary name and renamed into place only once the
+    export's audit event is committed: if the event cannot be written, no file appears."""
+    session = state.session()
+    with private_output(output) as handle:
+        count = session.audit_export(_audit_query(None, **filters), handle, fmt)
     click.echo(f"Exported {count} events to {output}.", err=True)
 
 
-@audit.command("verify")
-@click.option(
-    "--checkpoint",
-    "checkpoint_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-@pass_state
-def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool) -> None:
-    """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
-    external = [checkpoint_from_file(path.read_text()) for path in checkpoint_files]
-    report = state.session().audit_verify(external)
+def _read_checkpoints(files: tuple[Path, ...], witnesses: tuple[Path, ...]) -> list[Checkpoint]:
+    checkpoints = []
+    for path in files:
+        try:
+            checkpoints.append(checkpoint_from_file(path.read_text(encoding="utf-8")))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise click.BadParameter(
+                f"{path} is not a checkpoint file", param_hint="--checkpoint"
+            ) from None
+    for directory in witnesses:
+        checkpoints.extend(read_witness(directory))
+    return checkpoints
+
+
+def _print_report(report: VerifyReport, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
@@ -552,6 +558,65 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
         sys.exit(1)
 
 
+_checkpoint_option = click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`).",
+)
+_witness_option = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A witness directory: checkpoints kept where the database's writers cannot write.",
+)
+
+
+@audit.command("verify")
+@_checkpoint_option
+@_witness_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def audit_verify(
+    state: State, checkpoint_files: tuple[Path, ...], witnesses: tuple[Path, ...], as_json: bool
+) -> None:
+    """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
+    external = _read_checkpoints(checkpoint_files, witnesses)
+    _print_report(state.session().audit_verify(external), as_json)
+
+
+@audit.command("verify-export")
+@click.argument("export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    required=True,
+    help="A pinned checkpoint key (hex, `vault audit public-key`); repeat for earlier keys.",
+)
+@_checkpoint_option
+@_witness_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def audit_verify_export(
+    export_file: Path,
+    public_keys: tuple[str, ...],
+    checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Verify a JSON Lines export on its own (no vault, no token): chain, checkpoints, head."""
+    try:
+        keys = [bytes.fromhex(key) for key in public_keys]
+    except ValueError:
+        raise click.BadParameter("not hex", param_hint="--public-key") from None
+    external = _read_checkpoints(checkpoint_files, witnesses)
+    with export_file.open(encoding="utf-8", errors="surrogateescape") as lines:
+        report = verify_export(lines, keys, external)
+    _print_report(report, as_json)
+
+
 @audit.command("checkpoint")
 @click.option(
     "-o",
@@ -559,15 +624,37 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save it to this file, for `vault audit verify --checkpoint`.",
 )
+@_witness_option
 @pass_state
-def audit_checkpoint(state: State, output: Path | None) -> None:
-    """Sign the current head of the chain now and print the checkpoint."""
+def audit_checkpoint(state: State, output: Path | None, witnesses: tuple[Path, ...]) -> None:
+    """Verify the chain from the last checkpoint, then sign its head and print the checkpoint.
+
+    Refused (exit 1, audited) if the chain does not verify. Each --witness directory gets a
+    copy (checkpoint-<seq>.json) and its checkpoints are checked before signing."""
     session = state.session()
-    checkpoint = session.audit_checkpoint()
+    checkpoint = session.audit_checkpoint(witnesses)
     text = json.dumps(checkpoint.to_json(session.audit_public_key()), indent=2)
     if output is not None:
-        output.write_text(text + "\n")
+        write_private(output, text + "\n")
     click.echo(text)
+
+
+@audit.command("remove-stray")
+@click.option(
+    "--evidence",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to keep the removed rows (JSON Lines, 0600).",
+)
+@pass_state
+def audit_remove_stray(state: State, evidence: Path) -> None:
+    """Remove events stored beyond the chain head (written around the vault), keeping them."""
+    session = state.session()
+    with private_output(evidence) as handle:
+        removed = session.audit_remove_stray()
+        for row in removed:
+            handle.write(json.dumps(row) + "\n")
+    click.echo(f"Removed {len(removed)} stray events; kept in {evidence}.", err=True)
 
 
 @audit.command("public-key")

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
 from vault.audit import AuditEvent, AuditQuery, Checkpoint, Problem, VerifyReport
+from vault.audit.keys import rotate_signing_key
 from vault.audit.log import read_witness
 from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
@@ -540,6 +541,25 @@ class Session(
             raise
         self.vault.audit.publish(checkpoint, witnesses)
         return checkpoint
+
+    def audit_rotate_signing_key(self) -> tuple[bytes, bytes]:
+        """Checkpoint with the old key (verified), switch to a new signing key, record the
+        switch, and checkpoint with the new key. Returns (old, new) public keys."""
+        purpose = self.authorize("keys")
+        self.audit_checkpoint()
+        event = AuditEvent(
+            action="keys", purpose=purpose, details={"operation": "rotate-signing-key"}
+        )
+        try:
+            old, new = rotate_signing_key(self.vault)
+        except VaultError as error:
+            self._record(replace(event, outcome="failed", reason=type(error).__name__))
+            raise
+        self._record(
+            replace(event, details={**event.details, "old_key": old.hex(), "new_key": new.hex()})
+        )
+        self.audit_checkpoint()
+        return old, new
 
     def audit_remove_stray(self) -> list[dict[str, Any]]:
         """Remove events stored beyond the chain head (never written by the vault) and return

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from vault import AccessDenied, InvalidValue, Vault
 from vault.audit import AuditQuery, Checkpoint
 from vault.audit.chain import GENESIS_HASH, canonical, event_hash
+from vault.audit.keys import AUDIT_MEMORY_FILE
 from vault.cli import cli
 from vault.session import Session
 from vault.store.schema import (
@@ -24,7 +25,6 @@ from vault.store.schema import (
     audit_events,
     audit_head,
 )
-from vault.vault import AUDIT_MEMORY_FILE
 
 
 def fill(admin: Session, count: int = 12) -> list[str]:

@@ -311,6 +311,13 @@ class AuditLog:
     ) -> Checkpoint:
         """Verify the chain from the newest checkpoint this vault signed up to the head
         (``seq``, ``head_hash``, locked by the caller), then sign the head."""
+        forged = [c for c in self.checkpoints(connection) if not self.signature_valid(c)]
+        if forged:
+            raise AuditChainBroken(
+                f"checkpoint refused: event {forged[0].seq}: bad-signature: a stored checkpoint "
+                "was not signed by this vault's keys",
+                seq=forged[0].seq,
+            )
         trusted = self._trusted_checkpoints(connection, witnessed)
         anchor = max(trusted, key=lambda c: c.seq, default=None)
         if anchor is not None and anchor.seq > seq:

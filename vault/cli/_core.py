@@ -14,6 +14,7 @@ import click
 
 from vault.audit import AuditQuery, Checkpoint, VerifyReport
 from vault.audit.export import verify_export
+from vault.audit.keys import custody_notes
 from vault.audit.log import checkpoint_from_file, private_output, read_witness, write_private
 from vault.cli._base import (
     CLI_SOURCE,
@@ -42,9 +43,28 @@ from vault.vault import Vault
     show_default=True,
     help="Where the master key comes from.",
 )
+@click.option(
+    "--audit-key-source",
+    type=click.Choice(["file", "env", "plugin"]),
+    default="file",
+    show_default=True,
+    help="Where the audit signing key comes from (apart from the master key and the database).",
+)
+@click.option(
+    "--audit-key-file",
+    type=click.Path(dir_okay=False),
+    help="Path of the audit signing key file (default: audit-signing.key in the home).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> None:
+def init(
+    state: State,
+    db_url: str | None,
+    key_source: str,
+    audit_key_source: str,
+    audit_key_file: str | None,
+    as_json: bool,
+) -> None:
     """Create a vault: database, master key, policies, and the first admin token."""
     passphrase = None
     if key_source == "passphrase":
@@ -52,7 +72,12 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
             click.prompt("New vault passphrase", hide_input=True, confirmation_prompt=True)
         )
     vault, token = Vault.init(
-        state.home, db_url=db_url, key_source=key_source, passphrase=passphrase
+        state.home,
+        db_url=db_url,
+        key_source=key_source,
+        passphrase=passphrase,
+        audit_key_source=audit_key_source,
+        audit_key_file=str(Path(audit_key_file).resolve()) if audit_key_file else None,
     )
     with vault:
         if as_json:
@@ -61,6 +86,8 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
                     "home": str(vault.location),
                     "db_url_backend": vault.engine.dialect.name,
                     "key_source": key_source,
+                    "audit_key_source": audit_key_source,
+                    "keys": custody_notes(vault.home, vault.settings),
                     "admin_token": token,
                 }
             )
@@ -69,6 +96,8 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
             f"Vault created at {vault.location} "
             f"({vault.engine.dialect.name}, key source: {key_source})."
         )
+        for note in custody_notes(vault.home, vault.settings):
+            click.echo(note)
         click.echo("Admin token (shown once; store it in a password manager):")
         click.echo(f"  {token}")
 
@@ -637,6 +666,18 @@ def audit_checkpoint(state: State, output: Path | None, witnesses: tuple[Path, .
     if output is not None:
         write_private(output, text + "\n")
     click.echo(text)
+
+
+@audit.command("rotate-signing-key")
+@pass_state
+def audit_rotate_signing_key(state: State) -> None:
+    """Switch to a new audit signing key; the old public key stays valid for old checkpoints.
+
+    Checkpoints with the old key first (verified), then with the new one. Stop the vault's
+    other processes first and restart them after: they sign with the key they opened with."""
+    old, new = state.session().audit_rotate_signing_key()
+    click.echo(f"Old public key: {old.hex()} (kept for earlier checkpoints)")
+    click.echo(f"New public key: {new.hex()}")
 
 
 @audit.command("remove-stray")

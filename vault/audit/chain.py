@@ -1,10 +1,12 @@
 """The audit log's hash chain and signed checkpoints: the format an auditor re-implements.
 
-Each event is stored as its *canonical body*: a JSON object with keys sorted, no insignificant
-white space (separators ``,`` and ``:``), non-ASCII characters as UTF-8 (not ``\\u`` escapes),
-only strings, integers, booleans, null, lists and objects. Its hash is::
+Each event is stored as its *canonical body*: the record (a JSON object of 13 keys, ``v`` its
+version) serialised by RFC 8785 (JCS) as UTF-8 for v2; v1 bodies used ``json.dumps`` with
+sorted keys, which is the same bytes for these records. A verifier hashes the stored bytes and
+never re-serialises them. Its hash is::
 
-    hash = SHA-256( b"vault:audit:v1\\x00" || prev_hash (32 bytes) || body (UTF-8) )
+    hash = SHA-256( b"vault:audit:v1\\x00" || prev_hash (32 bytes) || body )
+    mac  = HMAC-SHA256( HMAC-SHA256(seed, b"vault:audit-event-mac-key:v1"), hash )
 
 where ``prev_hash`` is the previous event's hash, or 32 zero bytes for event 1. A checkpoint
 signs the head of the chain with Ed25519::
@@ -12,7 +14,7 @@ signs the head of the chain with Ed25519::
     message = b"vault:audit-checkpoint:v1\\x00" || seq (8 bytes, big-endian) || head_hash (32)
               || at (RFC 3339 UTC text, UTF-8)
 
-SECURITY.md ("Audit log format") restates this; ``tests/vectors/audit-chain-v1.json`` pins it.
+SECURITY.md §5 restates this; ``tests/vectors/audit-chain-v1.json`` and ``audit-v2.json`` pin it.
 """
 
 from __future__ import annotations
@@ -33,12 +35,111 @@ from vault.crypto._hazmat import ed25519_sign, ed25519_verify
 EVENT_DOMAIN = b"vault:audit:v1\x00"
 CHECKPOINT_DOMAIN = b"vault:audit-checkpoint:v1\x00"
 GENESIS_HASH = bytes(32)
-BODY_VERSION = 1
+BODY_VERSION = 2  # v2: canonical JSON by RFC 8785; v1 logs keep verifying
 INLINE_CUSTOMER_IDS = 100  # events naming more customers keep only their count and digest
 
 
+MAX_SAFE_INTEGER = 2**53 - 1  # I-JSON (RFC 7493): integers a double holds exactly
+RECORD_KEYS = frozenset(
+    {
+        "v",
+        "seq",
+        "at",
+        "actor",
+        "roles",
+        "action",
+        "purpose",
+        "outcome",
+        "customers",
+        "fields",
+        "reason",
+        "request_id",
+        "details",
+    }
+)
+RECORD_VERSIONS = (1, 2)
+
+
+def _jcs_string(text: str) -> str:
+    # JSON.stringify's escapes: \" \\ \b \f \n \r \t, other C0 as \u00xx; everything else
+    # as itself. json.dumps(ensure_ascii=False) escapes exactly that set, in lower-case hex.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string with a lone surrogate has no canonical form") from None
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _jcs(value: Any, out: list[str]) -> None:
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is outside the I-JSON range (±2^53-1)")
+        out.append(str(value))
+    elif isinstance(value, str):
+        out.append(_jcs_string(value))
+    elif isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("object keys must be strings")
+        out.append("{")
+        # RFC 8785 §3.2.3: keys sorted by their UTF-16 code units.
+        for n, key in enumerate(sorted(value, key=lambda k: k.encode("utf-16-be"))):
+            if n:
+                out.append(",")
+            out.append(_jcs_string(key))
+            out.append(":")
+            _jcs(value[key], out)
+        out.append("}")
+    elif isinstance(value, (list, tuple)):
+        out.append("[")
+        for n, item in enumerate(value):
+            if n:
+                out.append(",")
+            _jcs(item, out)
+        out.append("]")
+    else:
+        # Floats (and anything else) never appear in an audit record: refused, not rounded.
+        raise ValueError(f"{type(value).__name__} has no place in an audit record")
+
+
+def _dumps_is_jcs(value: Any) -> bool:
+    """Whether ``json.dumps(sort_keys=True)`` writes ``value`` exactly as JCS does: no floats,
+    integers in range, and every key in the Basic Multilingual Plane (where code point order
+    and UTF-16 order agree). The usual audit record; checked without serialising."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind is dict:
+        return all(
+            type(key) is str and (key.isascii() or max(key) <= "\uffff") and _dumps_is_jcs(item)
+            for key, item in value.items()
+        )
+    if kind is list or kind is tuple:
+        return all(_dumps_is_jcs(item) for item in value)
+    return False
+
+
 def canonical(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """RFC 8785 (JCS) for the JSON an audit record holds: strings, integers within ±2^53-1,
+    booleans, null, arrays and objects; UTF-8. Floats are refused. For records whose keys are
+    all in the Basic Multilingual Plane this is also the v1 form (``json.dumps`` with sorted
+    keys, no spaces, UTF-8), so v1 bodies are reproduced too (and it is the fast path here)."""
+    if type(body) is dict and _dumps_is_jcs(body):
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string with a lone surrogate has no canonical form") from None
+    out: list[str] = []
+    _jcs(body, out)
+    return "".join(out).encode("utf-8")
 
 
 def event_hash(prev_hash: bytes, body: bytes) -> bytes:
@@ -166,6 +267,7 @@ class ChainVerifier:
         self._mac_after = mac_after
         self._seen_mac = False
         self._anchor: tuple[int, bytes] | None = None
+        self._version = 1
 
     def start_at(self, seq: int, head_hash: bytes) -> None:
         """Begin at event ``seq``, whose hash must be ``head_hash`` (a verified checkpoint)."""
@@ -231,6 +333,14 @@ class ChainVerifier:
             return self._fail(seq, "malformed", "its record is not JSON")
         if not isinstance(record, dict):
             return self._fail(seq, "malformed", "its record is not a JSON object")
+        version = record.get("v")
+        if version not in RECORD_VERSIONS or isinstance(version, bool):
+            return self._fail(seq, "malformed", f"its record version {version!r} is not 1 or 2")
+        if version < self._version:
+            return self._fail(seq, "malformed", f"a v{version} record after a v{self._version} one")
+        if record.keys() != RECORD_KEYS:
+            return self._fail(seq, "malformed", "its record does not have exactly the 13 keys")
+        self._version = version
         if record.get("seq") != seq:
             return self._fail(
                 seq, "reordered", f"it holds the record of event {record.get('seq')!r}"

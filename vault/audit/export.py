@@ -18,10 +18,13 @@ from typing import Any
 
 from vault.audit.chain import (
     GENESIS_HASH,
+    RECORD_KEYS,
+    RECORD_VERSIONS,
     Checkpoint,
     Problem,
     VerifyReport,
     checkpoint_signature_valid,
+    customer_digest,
     event_hash,
 )
 
@@ -53,7 +56,7 @@ def verify_export(
 ) -> VerifyReport:
     """Check an export's lines against ``public_keys`` (pinned by the auditor) and the
     checkpoints kept apart. Stops at the first broken event; never raises for bad input."""
-    prev, expected, count = GENESIS_HASH, 1, 0
+    prev, expected, count, last_version = GENESIS_HASH, 1, 0, 1
     hash_at: dict[int, bytes] = {}
     checkpoints: list[Checkpoint] = []
     head: tuple[int, bytes] | None = None
@@ -112,6 +115,22 @@ def verify_export(
             return fail(seq, "malformed", "its record is not UTF-8 JSON")
         if not isinstance(record, dict):
             return fail(seq, "malformed", "its record is not a JSON object")
+        version = record.get("v")
+        if version not in RECORD_VERSIONS or isinstance(version, bool) or version < last_version:
+            return fail(seq, "malformed", f"its record version {version!r} is not valid here")
+        if record.keys() != RECORD_KEYS:
+            return fail(seq, "malformed", "its record does not have exactly the 13 keys")
+        customers = record["customers"]
+        if not isinstance(customers, dict) or (
+            "ids" in customers
+            and (
+                not isinstance(customers["ids"], list)
+                or customers.get("count") != len(customers["ids"])
+                or customers.get("digest") != customer_digest(customers["ids"])
+            )
+        ):
+            return fail(seq, "modified", "its customer ids differ from their count or digest")
+        last_version = version
         if record.get("seq") != seq:
             return fail(seq, "reordered", f"it holds the record of event {record.get('seq')!r}")
         if stated_prev != prev:

@@ -75,6 +75,16 @@ _EVENT_COLUMNS = (
     "mac",
 )
 _HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1"
+# PostgreSQL: the event, its customer index rows and the head in one statement (one round trip;
+# the head's row lock was taken by the SELECT … FOR UPDATE before it).
+_PG_APPEND_SQL = (
+    "WITH event AS (INSERT INTO audit_events (seq, at, actor, action, purpose, outcome, "
+    "customer_count, request_id, body, prev_hash, hash, mac) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)), "
+    "customers AS (INSERT INTO audit_event_customers (customer_id, seq) "
+    "SELECT unnest(%s::varchar[]), %s) "
+    "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1"
+)
 _UPDATE_HEAD_SQL = {
     "qmark": "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
     "format": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
@@ -207,13 +217,15 @@ class AuditLog:
             }
         )
         digest = event_hash(prev_hash, body)
-        events = BulkInsert(connection, audit_events, _EVENT_COLUMNS)
+        mac = event_mac(self._mac_key, digest)
         try:
-            events.execute(
-                [
+            if connection.dialect.name == "postgresql" and count <= INDEX_CHUNK:
+                # One statement: the event, its index rows and the head move in one round trip.
+                connection.exec_driver_sql(
+                    _PG_APPEND_SQL,
                     (
                         seq,
-                        events.bind("at", at),
+                        at,
                         actor,
                         event.action,
                         event.purpose,
@@ -223,19 +235,45 @@ class AuditLog:
                         body,
                         prev_hash,
                         digest,
-                        event_mac(self._mac_key, digest),
-                    )
-                ]
-            )
-            if count:
-                index = BulkInsert(connection, audit_event_customers, ("customer_id", "seq"))
-                chunk: list[tuple[str, int]] = []
-                for customer_id in ids:
-                    chunk.append((customer_id, seq))
-                    if len(chunk) >= INDEX_CHUNK:
-                        index.execute(chunk)
-                        chunk = []
-                index.execute(chunk)
+                        mac,
+                        list(ids),
+                        seq,
+                        seq,
+                        digest,
+                    ),
+                )
+            else:
+                events = BulkInsert(connection, audit_events, _EVENT_COLUMNS)
+                events.execute(
+                    [
+                        (
+                            seq,
+                            events.bind("at", at),
+                            actor,
+                            event.action,
+                            event.purpose,
+                            event.outcome,
+                            count,
+                            request_id,
+                            body,
+                            prev_hash,
+                            digest,
+                            mac,
+                        )
+                    ]
+                )
+                if count:
+                    index = BulkInsert(connection, audit_event_customers, ("customer_id", "seq"))
+                    chunk: list[tuple[str, int]] = []
+                    for customer_id in ids:
+                        chunk.append((customer_id, seq))
+                        if len(chunk) >= INDEX_CHUNK:
+                            index.execute(chunk)
+                            chunk = []
+                    index.execute(chunk)
+                connection.exec_driver_sql(
+                    _UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest)
+                )
         except exc.IntegrityError as error:
             if not _is_unique_violation(error):
                 raise _unwritable(error) from None
@@ -248,7 +286,6 @@ class AuditLog:
             ) from None
         except exc.DBAPIError as error:
             raise _unwritable(error) from None
-        connection.exec_driver_sql(_UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest))
         if seq % self.checkpoint_every == 0:
             try:
                 self._verified_checkpoint(connection, seq, digest)

@@ -65,7 +65,9 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        # No ping on every checkout (a round trip per audited call): a connection the server
+        # dropped fails its statement once, and SQLAlchemy then invalidates the pool.
+        return create_engine(parsed, pool_pre_ping=False, hide_parameters=True)
     raise ConfigError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://"
     )

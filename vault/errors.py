@@ -118,7 +118,7 @@ class AuditChainBroken(VaultError):
     def __init__(self, message: str, *, seq: int | None = None, hint: str = "") -> None:
         super().__init__(message)
         self.seq = seq
-        self.hint = hint or "Run `vault audit verify` to see every problem (SECURITY.md §5.6)."
+        self.hint = hint or "Run `vault audit verify` to see every problem (SECURITY.md §5.5)."
 
 
 class StoreError(VaultError):

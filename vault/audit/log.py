@@ -45,7 +45,7 @@ from vault.audit.chain import (
 from vault.audit.events import AuditEvent
 from vault.audit.ids import SortedIds
 from vault.crypto._hazmat import ed25519_public_key
-from vault.errors import AuditChainBroken, InvalidValue, StoreError
+from vault.errors import AuditChainBroken, InvalidValue, StoreError, VaultError
 from vault.export.writers import neutralise
 from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
@@ -84,6 +84,18 @@ _PG_APPEND_SQL = (
     "customers AS (INSERT INTO audit_event_customers (customer_id, seq) "
     "SELECT unnest(%s::varchar[]), %s) "
     "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1"
+)
+# PostgreSQL, one round trip: move the head only if it is still where this process left it,
+# and write the event and its index rows only if it moved (else nothing is written).
+_PG_GUESSED_APPEND_SQL = (
+    "WITH head AS (UPDATE audit_head SET seq = %s, hash = %s "
+    "WHERE id = 1 AND seq = %s AND hash = %s RETURNING seq), "
+    "event AS (INSERT INTO audit_events (seq, at, actor, action, purpose, outcome, "
+    "customer_count, request_id, body, prev_hash, hash, mac) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM head), "
+    "customers AS (INSERT INTO audit_event_customers (customer_id, seq) "
+    "SELECT unnest(%s::varchar[]), seq FROM head) "
+    "SELECT count(*) FROM head"
 )
 _UPDATE_HEAD_SQL = {
     "qmark": "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
@@ -157,6 +169,8 @@ class AuditLog:
         )
         self.checkpoint_every = checkpoint_every
         self.memory = memory
+        # PostgreSQL: the head this process wrote last, a guess for a one-round-trip append.
+        self._last_head: tuple[int, bytes] | None = None
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -183,8 +197,6 @@ class AuditLog:
         at: datetime | None = None,
     ) -> int:
         """Append ``event`` in the caller's transaction; returns its sequence number."""
-        seq, prev_hash = self._head(connection)
-        seq += 1
         at = at or utcnow()
         named = event.customer_ids
         ids: Sequence[str] = (
@@ -199,23 +211,70 @@ class AuditLog:
         customers: dict[str, Any] = {"count": count, "digest": digest_of_ids}
         if count <= INLINE_CUSTOMER_IDS:
             customers["ids"] = list(ids)
-        body = canonical(
-            {
-                "v": BODY_VERSION,
-                "seq": seq,
-                "at": format_time(at),
-                "actor": actor,
-                "roles": sorted(roles),
-                "action": event.action,
-                "purpose": event.purpose,
-                "outcome": event.outcome,
-                "customers": customers,
-                "fields": sorted(set(event.fields)),
-                "reason": event.reason,
-                "request_id": request_id,
-                "details": dict(event.details),
-            }
-        )
+
+        def body_at(seq: int) -> bytes:
+            return canonical(
+                {
+                    "v": BODY_VERSION,
+                    "seq": seq,
+                    "at": format_time(at),
+                    "actor": actor,
+                    "roles": sorted(roles),
+                    "action": event.action,
+                    "purpose": event.purpose,
+                    "outcome": event.outcome,
+                    "customers": customers,
+                    "fields": sorted(set(event.fields)),
+                    "reason": event.reason,
+                    "request_id": request_id,
+                    "details": dict(event.details),
+                }
+            )
+
+        one_statement = connection.dialect.name == "postgresql" and count <= INDEX_CHUNK
+        guess = self._last_head if one_statement else None
+        if guess is not None:
+            # One round trip: chain onto the head this process last wrote, if it is still the
+            # head (another process may have moved it; then nothing is written, and the head
+            # is read under its lock below).
+            seq, prev_hash = guess[0] + 1, guess[1]
+            body = body_at(seq)
+            digest = event_hash(prev_hash, body)
+            mac = event_mac(self._mac_key, digest)
+            try:
+                moved = connection.exec_driver_sql(
+                    _PG_GUESSED_APPEND_SQL,
+                    (
+                        seq,
+                        digest,
+                        guess[0],
+                        prev_hash,
+                        seq,
+                        at,
+                        actor,
+                        event.action,
+                        event.purpose,
+                        event.outcome,
+                        count,
+                        request_id,
+                        body,
+                        prev_hash,
+                        digest,
+                        mac,
+                        list(ids),
+                    ),
+                ).scalar()
+            except exc.IntegrityError as error:
+                raise _append_error(error, seq) from None
+            except exc.DBAPIError as error:
+                raise _unwritable(error) from None
+            if moved:
+                self._last_head = (seq, digest)
+                self._after_append(connection, seq, digest)
+                return seq
+        seq, prev_hash = self._head(connection)
+        seq += 1
+        body = body_at(seq)
         digest = event_hash(prev_hash, body)
         mac = event_mac(self._mac_key, digest)
         try:
@@ -275,17 +334,15 @@ class AuditLog:
                     _UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest)
                 )
         except exc.IntegrityError as error:
-            if not _is_unique_violation(error):
-                raise _unwritable(error) from None
-            raise AuditChainBroken(
-                f"audit event {seq} is already stored beyond the chain head (event {seq - 1}): "
-                "a row was written without moving the head, and no event can be appended "
-                f"until it is removed (`{STRAY_REPAIR}`)",
-                seq=seq,
-                hint=f"Keep the removed rows as evidence: `{STRAY_REPAIR}`.",
-            ) from None
+            raise _append_error(error, seq) from None
         except exc.DBAPIError as error:
             raise _unwritable(error) from None
+        if one_statement:
+            self._last_head = (seq, digest)
+        self._after_append(connection, seq, digest)
+        return seq
+
+    def _after_append(self, connection: Connection, seq: int, digest: bytes) -> None:
         if seq % self.checkpoint_every == 0:
             try:
                 self._verified_checkpoint(connection, seq, digest)
@@ -294,7 +351,6 @@ class AuditLog:
                 structlog.get_logger("vault.audit").warning(
                     "audit_checkpoint_refused", seq=seq, problem=str(error)
                 )
-        return seq
 
     def _write_checkpoint(self, connection: Connection, seq: int, head_hash: bytes) -> Checkpoint:
         at = format_time(utcnow())
@@ -745,6 +801,18 @@ def _csv_cells(row: Any) -> list[object]:
     except (AuditChainBroken, KeyError, TypeError, AttributeError):
         cells = [row.seq, *[""] * 12]  # a malformed record: its hashes and bytes only
     return [*cells, _hex(row.prev_hash), _hex(row.hash), body.get("body", body.get("body_hex"))]
+
+
+def _append_error(error: exc.IntegrityError, seq: int) -> VaultError:
+    if not _is_unique_violation(error):
+        return _unwritable(error)
+    return AuditChainBroken(
+        f"audit event {seq} is already stored beyond the chain head (event {seq - 1}): "
+        "a row was written without moving the head, and no event can be appended "
+        f"until it is removed (`{STRAY_REPAIR}`)",
+        seq=seq,
+        hint=f"Keep the removed rows as evidence: `{STRAY_REPAIR}`.",
+    )
 
 
 def _is_unique_violation(error: exc.IntegrityError) -> bool:

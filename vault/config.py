@@ -24,6 +24,10 @@ POLICY_FILES = ("fields.toml", "purposes.toml", "roles.toml", "sources.toml", "s
 class Settings:
     db_url: str
     key_source: str = "file"
+    # The audit signing key's own source (vault/crypto/keysource.py): "store" for vaults made
+    # before it had one; ``vault init`` writes "file" and a path of its own.
+    audit_key_source: str = "store"
+    audit_key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +72,37 @@ class VaultHome:
             raise ConfigError(f"{self.settings_file} is not valid TOML: {exc}") from None
         db_url = data.get("db_url") or self.default_db_url
         key_source = data.get("key_source", "file")
-        if not isinstance(db_url, str) or not isinstance(key_source, str):
-            raise ConfigError(f"{self.settings_file}: db_url and key_source must be strings")
-        return Settings(db_url=db_url, key_source=key_source)
+        audit_key_source = data.get("audit_key_source", "store")
+        audit_key_file = data.get("audit_key_file")
+        if not all(isinstance(v, str) for v in (db_url, key_source, audit_key_source)) or not (
+            audit_key_file is None or isinstance(audit_key_file, str)
+        ):
+            raise ConfigError(
+                f"{self.settings_file}: db_url, key_source, audit_key_source and audit_key_file "
+                "must be strings"
+            )
+        return Settings(
+            db_url=db_url,
+            key_source=key_source,
+            audit_key_source=audit_key_source,
+            audit_key_file=audit_key_file,
+        )
+
+    @property
+    def default_audit_key_file(self) -> Path:
+        return self.path / "audit-signing.key"
+
+    def audit_key_file(self, settings: Settings) -> Path:
+        return (
+            Path(settings.audit_key_file)
+            if settings.audit_key_file
+            else self.default_audit_key_file
+        )
+
+    @property
+    def audit_public_keys_file(self) -> Path:
+        """Earlier audit public keys (one hex per line), kept after a signing-key rotation."""
+        return self.path / "audit-public-keys.txt"
 
     def write_settings(self, settings: Settings) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -79,7 +111,10 @@ class VaultHome:
             "# Written by `vault init`. The database URL may hold a password: keep this 0600.",
             f"db_url = {json.dumps(settings.db_url)}",
             f"key_source = {json.dumps(settings.key_source)}",
+            f"audit_key_source = {json.dumps(settings.audit_key_source)}",
         ]
+        if settings.audit_key_file:
+            lines.append(f"audit_key_file = {json.dumps(settings.audit_key_file)}")
         fd = os.open(self.settings_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")

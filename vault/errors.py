@@ -7,6 +7,8 @@
   x DecryptionFailed         a ciphertext does not open under its customer/field/key version
   x InvalidValue             a field value that does not normalise (bad phone, bad ID number)
   x AccessDenied             principal, role, purpose or consent says no
+  x AuditChainBroken         the audit log is not what the vault wrote: a checkpoint refused to
+                             sign it, or a row beyond the chain head stops appends
   x StoreError               the database
       x NotFound             no such customer (or it was erased)
       x Conflict             a uniqueness rule (an identity already bound to another customer)
@@ -117,6 +119,16 @@ class AccessDenied(VaultError):
         self.reason = reason
         self.purpose = purpose
         self.field = field
+
+
+class AuditChainBroken(VaultError):
+    """The audit log fails verification where the vault must rely on it: ``checkpoint`` will
+    not sign it, or a row stands where the next event must go. Names the event and the repair."""
+
+    def __init__(self, message: str, *, seq: int | None = None, hint: str = "") -> None:
+        super().__init__(message)
+        self.seq = seq
+        self.hint = hint or "Run `vault audit verify` to see every problem (SECURITY.md §5.5)."
 
 
 class StoreError(VaultError):

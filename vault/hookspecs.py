@@ -50,6 +50,15 @@ def vault_create_master_key(version: int) -> bytes | None:
     """
 
 
+@hookspec(firstresult=True)
+def vault_audit_signing_key() -> bytes | None:
+    """Return the 32-byte Ed25519 seed that signs audit checkpoints, or ``None`` to let the next
+    provider try. Used when settings.toml says ``audit_key_source = "plugin"``: the key then
+    lives in an HSM or KMS, apart from the master key and the database. Stops at the first
+    non-``None`` result.
+    """
+
+
 # --- connectors ------------------------------------------------------------------------------
 
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection
 
 from vault.access import principals as principals_store
 from vault.access.principals import Principal
-from vault.audit import AuditEvent, AuditPage, AuditQuery, Checkpoint, VerifyReport
+from vault.audit import AuditEvent, AuditPage, AuditQuery, Checkpoint, Problem, VerifyReport
+from vault.audit.keys import rotate_signing_key
+from vault.audit.log import read_witness
 from vault.consent.operations import ConsentOperations
 from vault.consent.requests import DataSubjectOperations
 from vault.consent.suppression import filter_records
 from vault.door import Door
+from vault.errors import AuditChainBroken, VaultError
 from vault.export.operations import ExportOperations
 from vault.records import Customer, Interaction, NewCustomer, Order, Page
 from vault.segments.operations import SegmentOperations
@@ -545,7 +549,8 @@ class Session(
         )
 
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
-        """Verify the chain. The verify event itself is appended after the walk."""
+        """Verify the chain. The verify event itself is appended after the walk; if even that
+        cannot be written (a stray row stands where it must go), the report says so."""
         purpose = self.authorize("audit")
         try:
             with self._vault._reader.connect() as connection:
@@ -556,32 +561,82 @@ class Session(
             if error is failure:
                 raise
             raise error from failure
-        self._record(
-            AuditEvent(
-                action="audit",
-                purpose=purpose,
-                outcome="allowed" if report.ok else "failed",
-                details={
-                    "operation": "verify",
-                    "events": report.events,
-                    "problems": [str(p) for p in report.problems],
-                },
+        try:
+            self._record(
+                AuditEvent(
+                    action="audit",
+                    purpose=purpose,
+                    outcome="allowed" if report.ok else "failed",
+                    details={
+                        "operation": "verify",
+                        "events": report.events,
+                        "problems": [str(p) for p in report.problems],
+                    },
+                )
             )
-        )
+        except AuditChainBroken as error:
+            problem = Problem(error.seq or report.last_seq + 1, "not-recorded", str(error))
+            report = replace(report, problems=[*report.problems, problem])
         return report
 
-    def audit_checkpoint(self) -> Checkpoint:
+    def audit_checkpoint(self, witnesses: Sequence[Path] = ()) -> Checkpoint:
+        """Verify the chain from the last checkpoint and sign the head; refused (and audited)
+        when it does not verify. Witness directories get a copy once it is committed."""
         purpose = self.authorize("audit")
+        witnessed = [c for d in witnesses for c in read_witness(d)]
         event = AuditEvent(action="audit", purpose=purpose, details={"operation": "checkpoint"})
         try:
             with self._vault._transaction("audit (checkpoint)") as connection:
                 self._append(connection, event)
-                return self._vault.audit.checkpoint(connection)
+                checkpoint = self._vault.audit.checkpoint(connection, witnessed)
+        except AuditChainBroken as broken:
+            self._record(replace(event, outcome="failed", reason=str(broken)[:500]))
+            raise
         except Exception as failure:
-            error = self._failed(event, failure)
-            if error is failure:
+            mapped = self._failed(event, failure)
+            if mapped is failure:
                 raise
-            raise error from failure
+            raise mapped from failure
+        self._vault.audit.publish(checkpoint, witnesses)
+        return checkpoint
+
+    def audit_rotate_signing_key(self) -> tuple[bytes, bytes]:
+        """Checkpoint with the old key (verified), switch to a new signing key, record the
+        switch, and checkpoint with the new key. Returns (old, new) public keys."""
+        purpose = self.authorize("keys")
+        self.audit_checkpoint()
+        event = AuditEvent(
+            action="keys", purpose=purpose, details={"operation": "rotate-signing-key"}
+        )
+        try:
+            old, new = rotate_signing_key(self._vault)
+        except VaultError as error:
+            self._record(replace(event, outcome="failed", reason=type(error).__name__))
+            raise
+        self._record(
+            replace(event, details={**event.details, "old_key": old.hex(), "new_key": new.hex()})
+        )
+        self.audit_checkpoint()
+        return old, new
+
+    def audit_remove_stray(self) -> list[dict[str, Any]]:
+        """Remove events stored beyond the chain head (never written by the vault) and return
+        them as evidence; the removal is an event naming their seqs and hashes."""
+        purpose = self.authorize("audit")
+        with self._vault._transaction("audit (remove stray events)") as connection:
+            removed = self._vault.audit.remove_stray(connection)
+            self._append(
+                connection,
+                AuditEvent(
+                    action="audit",
+                    purpose=purpose,
+                    details={
+                        "operation": "remove-stray",
+                        "removed": [{"seq": r["seq"], "hash": r["hash"]} for r in removed],
+                    },
+                ),
+            )
+        return removed
 
     def audit_public_key(self) -> bytes:
         self.authorize("audit")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from vault.access import Policy
 from vault.access import principals as principals_store
 from vault.audit import AuditEvent, AuditLog
+from vault.audit.keys import create_signing_key, open_audit_log
 from vault.config import Settings, VaultHome
 from vault.consent.suppression import SuppressionIndex
 from vault.crypto import BlindIndexer, Keyring
@@ -91,7 +92,9 @@ class Vault:
         with engine.begin() as connection:
             system = keystore.unwrap_system_keys(connection, keyring)
         self._indexer = BlindIndexer(system[keystore.BLIND_INDEX_ROOT])
-        self.audit = AuditLog(engine, system[keystore.AUDIT_SIGNING_KEY])
+        self.audit: AuditLog = open_audit_log(
+            engine, home, settings, system[keystore.AUDIT_SIGNING_KEY]
+        )
         self._connector_settings_key = system[keystore.CONNECTOR_SETTINGS_KEY]
         # Erased people's identifiers, and the CRM ids an erasure must delete: keys of their own.
         self._suppression = SuppressionIndex(system[keystore.SUPPRESSION_KEY], catalogue)
@@ -116,6 +119,8 @@ class Vault:
         db_url: str | None = None,
         key_source: str = "file",
         passphrase: str | None = None,
+        audit_key_source: str = "file",
+        audit_key_file: str | None = None,
     ) -> tuple[Vault, str]:
         """Create a vault: settings, policies, schema, master key version 1, and an admin token.
 
@@ -125,7 +130,12 @@ class Vault:
         vault_home = VaultHome.resolve(home)
         if vault_home.exists():
             raise ConfigError(f"there is already a vault at {vault_home.path}")
-        settings = Settings(db_url=db_url or vault_home.default_db_url, key_source=key_source)
+        settings = Settings(
+            db_url=db_url or vault_home.default_db_url,
+            key_source=key_source,
+            audit_key_source=audit_key_source,
+            audit_key_file=audit_key_file,
+        )
         source = key_source_for(vault_home, key_source, passphrase=passphrase)
         vault_home.path.mkdir(parents=True, exist_ok=True)
         os.chmod(vault_home.path, 0o700)
@@ -139,6 +149,7 @@ class Vault:
             keystore.create_first_master_key(connection, source)
             token = principals_store.add(connection, ADMIN_PRINCIPAL, ("admin",), kind="person")
         vault_home.install_default_policies()
+        create_signing_key(vault_home, settings)  # its own file, apart from master.key
         vault_home.write_settings(settings)
         log.info("vault_initialised", home=str(vault_home.path), key_source=key_source)
         return cls._open(vault_home, settings, engine, source), token

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from vault import AccessDenied, InvalidValue, Vault
 from vault.audit import AuditQuery, Checkpoint
 from vault.audit.chain import GENESIS_HASH, canonical, event_hash
+from vault.audit.keys import AUDIT_MEMORY_FILE
 from vault.cli import cli
 from vault.session import Session
 from vault.store.schema import (
@@ -258,7 +259,9 @@ def test_tail_dropped_with_its_checkpoints_is_caught_by_the_auditors_copy(admin:
     drop_tail(admin, saved.seq - 3)
     with admin._vault._transaction() as connection:
         connection.execute(delete(audit_checkpoints))
-    assert verify(admin) == "ok"  # nothing in the database betrays it …
+    assert "remembered checkpoint" in verify(admin)  # the vault home's memory betrays it …
+    (admin._vault.location / AUDIT_MEMORY_FILE).unlink()
+    assert verify(admin) == "ok"  # … without it nothing in the database does …
     assert "truncated" in verify(admin, [saved])  # … but the auditor's checkpoint does
 
 
@@ -294,6 +297,10 @@ def test_whole_chain_rewritten_is_caught_by_the_checkpoint(admin: Session) -> No
     admin.audit_checkpoint()
     fill(admin, 2)
     rewrite_chain(admin, forge_checkpoints=False)
+    # The first rewritten event after the checkpoint has a MAC that no longer matches its hash.
+    assert "unauthenticated: its MAC does not verify" in verify(admin)
+    with admin._vault.transaction() as connection:  # MACs gone too: the checkpoint still holds
+        connection.execute(update(audit_events).values(mac=None))
     assert "the log was rewritten" in verify(admin)
 
 
@@ -337,7 +344,8 @@ def test_export_carries_the_checkpoints_and_verifies_on_its_own(
     with path.open("w", encoding="utf-8") as handle:
         admin.audit_export(AuditQuery(limit=None), handle, "jsonl")
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    events = [line for line in lines if "checkpoint" not in line]
+    events = [line for line in lines if "seq" in line]
+    assert lines[-1] == {"head": {"seq": events[-1]["seq"], "hash": events[-1]["hash"]}}
     checkpoints = [line["checkpoint"] for line in lines if "checkpoint" in line]
     prev = bytes(32)
     for line in events:

@@ -13,13 +13,17 @@ import csv
 import hashlib
 import io
 import json
+import os
 import secrets
 from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Boolean, Connection, Engine, Select, insert, literal, select
+import structlog
+from sqlalchemy import Boolean, Connection, Engine, Select, delete, exc, insert, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -32,15 +36,20 @@ from vault.audit.chain import (
     Checkpoint,
     Problem,
     VerifyReport,
+    as_bytes,
     canonical,
+    checkpoint_signature_valid,
     event_hash,
+    event_mac,
     format_time,
+    mac_key_for,
     sign_checkpoint,
 )
 from vault.audit.events import AuditEvent
 from vault.audit.ids import SortedIds
 from vault.crypto._hazmat import ed25519_public_key
-from vault.errors import InvalidValue
+from vault.errors import AuditChainBroken, InvalidValue, StoreError, VaultError
+from vault.export.writers import neutralise
 from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
 from vault.store.schema import (
@@ -48,7 +57,6 @@ from vault.store.schema import (
     audit_checkpoints,
     audit_event_customers,
     audit_events,
-    audit_head,
 )
 
 CHECKPOINT_EVERY = 1000
@@ -67,8 +75,31 @@ _EVENT_COLUMNS = (
     "body",
     "prev_hash",
     "hash",
+    "mac",
 )
 _HEAD_SQL = "SELECT seq, hash FROM audit_head WHERE id = 1"
+# PostgreSQL: the event, its customer index rows and the head in one statement (one round trip;
+# the head's row lock was taken by the SELECT … FOR UPDATE before it).
+_PG_APPEND_SQL = (
+    "WITH event AS (INSERT INTO audit_events (seq, at, actor, action, purpose, outcome, "
+    "customer_count, request_id, body, prev_hash, hash, mac) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)), "
+    "customers AS (INSERT INTO audit_event_customers (customer_id, seq) "
+    "SELECT unnest(%s::varchar[]), %s) "
+    "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1"
+)
+# PostgreSQL, one round trip: move the head only if it is still where this process left it,
+# and write the event and its index rows only if it moved (else nothing is written).
+_PG_GUESSED_APPEND_SQL = (
+    "WITH head AS (UPDATE audit_head SET seq = %s, hash = %s "
+    "WHERE id = 1 AND seq = %s AND hash = %s RETURNING seq), "
+    "event AS (INSERT INTO audit_events (seq, at, actor, action, purpose, outcome, "
+    "customer_count, request_id, body, prev_hash, hash, mac) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM head), "
+    "customers AS (INSERT INTO audit_event_customers (customer_id, seq) "
+    "SELECT unnest(%s::varchar[]), seq FROM head) "
+    "SELECT count(*) FROM head"
+)
 _UPDATE_HEAD_SQL = {
     "qmark": "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
     "format": "UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
@@ -156,21 +187,53 @@ class AuditPage:
         return self.events[-1]["seq"] if self.more and self.newest_first else None
 
 
+STRAY_REPAIR = "vault audit remove-stray --evidence FILE"
+
+
 class AuditLog:
+    """The audit log of one store.
+
+    ``memory`` is a file outside the database where this process keeps the newest checkpoint it
+    signed (or saw witnessed): ``checkpoint`` will not sign a head that does not extend it, so a
+    history rewritten in the database with its stored checkpoints deleted is refused.
+    """
+
     def __init__(
-        self, engine: Engine, signing_seed: bytes, *, checkpoint_every: int = CHECKPOINT_EVERY
+        self,
+        engine: Engine,
+        signing_seed: bytes,
+        *,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+        memory: Path | None = None,
+        old_public_keys: Sequence[bytes] = (),
     ):
         self._engine = engine
         self._seed = signing_seed
+        self._mac_key = mac_key_for(signing_seed)
         self.public_key = ed25519_public_key(signing_seed)
+        # Every key this vault has signed with: old checkpoints stay valid after a rotation.
+        self.public_keys: tuple[bytes, ...] = (
+            self.public_key,
+            *(k for k in old_public_keys if k != self.public_key),
+        )
         self.checkpoint_every = checkpoint_every
+        self.memory = memory
+        # PostgreSQL: the head this process wrote last, a guess for a one-round-trip append.
+        self._last_head: tuple[int, bytes] | None = None
 
     # --- writing -----------------------------------------------------------------------------
 
     def _head(self, connection: Connection) -> tuple[int, bytes]:
         lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
-        seq, head_hash = connection.exec_driver_sql(_HEAD_SQL + lock).one()
-        return int(seq), bytes(head_hash)
+        row = connection.exec_driver_sql(_HEAD_SQL + lock).first()
+        head = _head_of(row)
+        if head is None:
+            raise AuditChainBroken(
+                "the audit chain head (table audit_head, row id 1) is missing or malformed: "
+                "no event can be appended",
+                hint="Restore audit_head from a backup; `vault audit verify` shows the log.",
+            )
+        return head
 
     def append(
         self,
@@ -183,8 +246,6 @@ class AuditLog:
         at: datetime | None = None,
     ) -> int:
         """Append ``event`` in the caller's transaction; returns its sequence number."""
-        seq, prev_hash = self._head(connection)
-        seq += 1
         at = at or utcnow()
         named = event.customer_ids
         ids: Sequence[str] = (
@@ -199,55 +260,146 @@ class AuditLog:
         customers: dict[str, Any] = {"count": count, "digest": digest_of_ids}
         if count <= INLINE_CUSTOMER_IDS:
             customers["ids"] = list(ids)
-        body = canonical(
-            {
-                "v": BODY_VERSION,
-                "seq": seq,
-                "at": format_time(at),
-                "actor": actor,
-                "roles": sorted(roles),
-                "action": event.action,
-                "purpose": event.purpose,
-                "outcome": event.outcome,
-                "customers": customers,
-                "fields": sorted(set(event.fields)),
-                "reason": event.reason,
-                "request_id": request_id,
-                "details": dict(event.details),
-            }
-        )
+
+        def body_at(seq: int) -> bytes:
+            return canonical(
+                {
+                    "v": BODY_VERSION,
+                    "seq": seq,
+                    "at": format_time(at),
+                    "actor": actor,
+                    "roles": sorted(roles),
+                    "action": event.action,
+                    "purpose": event.purpose,
+                    "outcome": event.outcome,
+                    "customers": customers,
+                    "fields": sorted(set(event.fields)),
+                    "reason": event.reason,
+                    "request_id": request_id,
+                    "details": dict(event.details),
+                }
+            )
+
+        one_statement = connection.dialect.name == "postgresql" and count <= INDEX_CHUNK
+        guess = self._last_head if one_statement else None
+        if guess is not None:
+            # One round trip: chain onto the head this process last wrote, if it is still the
+            # head (another process may have moved it; then nothing is written, and the head
+            # is read under its lock below).
+            seq, prev_hash = guess[0] + 1, guess[1]
+            body = body_at(seq)
+            digest = event_hash(prev_hash, body)
+            mac = event_mac(self._mac_key, digest)
+            try:
+                moved = connection.exec_driver_sql(
+                    _PG_GUESSED_APPEND_SQL,
+                    (
+                        seq,
+                        digest,
+                        guess[0],
+                        prev_hash,
+                        seq,
+                        at,
+                        actor,
+                        event.action,
+                        event.purpose,
+                        event.outcome,
+                        count,
+                        request_id,
+                        body,
+                        prev_hash,
+                        digest,
+                        mac,
+                        list(ids),
+                    ),
+                ).scalar()
+            except exc.IntegrityError as error:
+                raise _append_error(error, seq) from None
+            except exc.DBAPIError as error:
+                raise _unwritable(error) from None
+            if moved:
+                self._last_head = (seq, digest)
+                self._after_append(connection, seq, digest)
+                return seq
+        seq, prev_hash = self._head(connection)
+        seq += 1
+        body = body_at(seq)
         digest = event_hash(prev_hash, body)
-        events = BulkInsert(connection, audit_events, _EVENT_COLUMNS)
-        events.execute(
-            [
-                (
-                    seq,
-                    events.bind("at", at),
-                    actor,
-                    event.action,
-                    event.purpose,
-                    event.outcome,
-                    count,
-                    request_id,
-                    body,
-                    prev_hash,
-                    digest,
+        mac = event_mac(self._mac_key, digest)
+        try:
+            if connection.dialect.name == "postgresql" and count <= INDEX_CHUNK:
+                # One statement: the event, its index rows and the head move in one round trip.
+                connection.exec_driver_sql(
+                    _PG_APPEND_SQL,
+                    (
+                        seq,
+                        at,
+                        actor,
+                        event.action,
+                        event.purpose,
+                        event.outcome,
+                        count,
+                        request_id,
+                        body,
+                        prev_hash,
+                        digest,
+                        mac,
+                        list(ids),
+                        seq,
+                        seq,
+                        digest,
+                    ),
                 )
-            ]
-        )
-        if count:
-            index = BulkInsert(connection, audit_event_customers, ("customer_id", "seq"))
-            chunk: list[tuple[str, int]] = []
-            for customer_id in ids:
-                chunk.append((customer_id, seq))
-                if len(chunk) >= INDEX_CHUNK:
+            else:
+                events = BulkInsert(connection, audit_events, _EVENT_COLUMNS)
+                events.execute(
+                    [
+                        (
+                            seq,
+                            events.bind("at", at),
+                            actor,
+                            event.action,
+                            event.purpose,
+                            event.outcome,
+                            count,
+                            request_id,
+                            body,
+                            prev_hash,
+                            digest,
+                            mac,
+                        )
+                    ]
+                )
+                if count:
+                    index = BulkInsert(connection, audit_event_customers, ("customer_id", "seq"))
+                    chunk: list[tuple[str, int]] = []
+                    for customer_id in ids:
+                        chunk.append((customer_id, seq))
+                        if len(chunk) >= INDEX_CHUNK:
+                            index.execute(chunk)
+                            chunk = []
                     index.execute(chunk)
-                    chunk = []
-            index.execute(chunk)
-        connection.exec_driver_sql(_UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest))
-        if seq % self.checkpoint_every == 0:
-            self._write_checkpoint(connection, seq, digest)
+                connection.exec_driver_sql(
+                    _UPDATE_HEAD_SQL[connection.dialect.paramstyle], (seq, digest)
+                )
+        except exc.IntegrityError as error:
+            raise _append_error(error, seq) from None
+        except exc.DBAPIError as error:
+            raise _unwritable(error) from None
+        if one_statement:
+            self._last_head = (seq, digest)
+        self._after_append(connection, seq, digest)
         return seq
+
+    def _after_append(self, connection: Connection, seq: int, digest: bytes) -> None:
+        if seq % self.checkpoint_every == 0:
+            try:
+                self._verified_checkpoint(connection, seq, digest)
+            except AuditChainBroken as error:
+                # The event is still recorded; the log is left unsigned until it verifies again.
+                structlog.get_logger("vault.audit").warning(
+                    "audit_checkpoint_refused", seq=seq, problem=str(error)
+                )
 
     def _write_checkpoint(self, connection: Connection, seq: int, head_hash: bytes) -> Checkpoint:
         at = format_time(utcnow())
@@ -268,20 +420,115 @@ class AuditLog:
             )
         return checkpoint
 
-    def checkpoint(self, connection: Connection) -> Checkpoint:
-        """Sign the current head now (``vault audit checkpoint``)."""
+    def signature_valid(self, checkpoint: Checkpoint) -> bool:
+        """Whether one of this vault's keys (current or earlier) signed ``checkpoint``."""
+        keys = (
+            [checkpoint.public_key]
+            if checkpoint.public_key is not None and checkpoint.public_key in self.public_keys
+            else []
+            if checkpoint.public_key is not None
+            else self.public_keys
+        )
+        return any(
+            checkpoint_signature_valid(
+                key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
+            )
+            for key in keys
+        )
+
+    def _trusted_checkpoints(
+        self, connection: Connection, witnessed: Iterable[Checkpoint]
+    ) -> list[Checkpoint]:
+        """Every checkpoint this vault signed that is at hand: stored, remembered, witnessed.
+        Ones whose signature does not verify are left out (``verify`` names them)."""
+        candidates = [*self.checkpoints(connection), *self.remembered(), *witnessed]
+        return [c for c in candidates if self.signature_valid(c)]
+
+    def _verified_checkpoint(
+        self,
+        connection: Connection,
+        seq: int,
+        head_hash: bytes,
+        witnessed: Iterable[Checkpoint] = (),
+    ) -> Checkpoint:
+        """Verify the chain from the newest checkpoint this vault signed up to the head
+        (``seq``, ``head_hash``, locked by the caller), then sign the head."""
+        forged = [c for c in self.checkpoints(connection) if not self.signature_valid(c)]
+        if forged:
+            raise AuditChainBroken(
+                f"checkpoint refused: event {forged[0].seq}: bad-signature: a stored checkpoint "
+                "was not signed by this vault's keys",
+                seq=forged[0].seq,
+            )
+        trusted = self._trusted_checkpoints(connection, witnessed)
+        anchor = max(trusted, key=lambda c: c.seq, default=None)
+        if anchor is not None and anchor.seq > seq:
+            raise AuditChainBroken(
+                f"checkpoint refused: event {seq + 1}: truncated: the log ends at event {seq} "
+                f"but a signed checkpoint covers event {anchor.seq}",
+                seq=seq + 1,
+            )
+        verifier = ChainVerifier(
+            mac_key=self._mac_key, mac_after=anchor.seq if anchor is not None else 0
+        )
+        if anchor is not None and anchor.seq > 0:
+            verifier.start_at(anchor.seq, anchor.head_hash)
+        self._walk(connection, verifier, from_seq=verifier.expected_seq, head_seq=seq)
+        problem = verifier.problem or self._head_problem(
+            verifier, (seq, head_hash), upto=verifier.expected_seq - 1
+        )
+        if problem is None and anchor is not None and anchor.seq > verifier.expected_seq - 1:
+            problem = Problem(verifier.expected_seq, "missing", "the signed event is gone")
+        if problem is not None:
+            raise AuditChainBroken(f"checkpoint refused: {problem}", seq=problem.seq)
+        return self._write_checkpoint(connection, seq, head_hash)
+
+    def checkpoint(
+        self, connection: Connection, witnessed: Iterable[Checkpoint] = ()
+    ) -> Checkpoint:
+        """Verify the chain from the last checkpoint, then sign the current head
+        (``vault audit checkpoint``). Raises ``AuditChainBroken`` instead of signing a log
+        that does not verify. Call :meth:`publish` after the transaction commits."""
         seq, head_hash = self._head(connection)
         existing = connection.execute(
             select(audit_checkpoints).where(audit_checkpoints.c.seq == seq)
         ).first()
-        if existing is not None:
-            return Checkpoint(
+        if existing is not None and bytes(existing.head_hash) == head_hash:
+            found = Checkpoint(
                 seq=seq,
                 head_hash=bytes(existing.head_hash),
                 at=existing.at,
                 signature=bytes(existing.signature),
             )
-        return self._write_checkpoint(connection, seq, head_hash)
+            if self.signature_valid(found):
+                return found
+        return self._verified_checkpoint(connection, seq, head_hash, witnessed)
+
+    # --- checkpoints kept outside the database -----------------------------------------------
+
+    def remembered(self) -> list[Checkpoint]:
+        """The newest checkpoint this vault home signed, from its memory file (if any)."""
+        if self.memory is None or not self.memory.exists():
+            return []
+        try:
+            return [checkpoint_from_file(self.memory.read_text(encoding="utf-8"))]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+
+    def publish(self, checkpoint: Checkpoint, witnesses: Iterable[Path] = ()) -> list[Path]:
+        """After the checkpoint's transaction committed: remember it, and write it to each
+        witness directory (``checkpoint-<seq>.json``, 0600). Returns the files written."""
+        text = json.dumps(checkpoint.to_json(self.public_key), indent=2) + "\n"
+        written: list[Path] = []
+        if self.memory is not None:
+            newest = max((c.seq for c in self.remembered()), default=-1)
+            if checkpoint.seq >= newest:
+                write_private(self.memory, text)
+        for directory in witnesses:
+            path = Path(directory) / f"checkpoint-{checkpoint.seq:012d}.json"
+            write_private(path, text)
+            written.append(path)
+        return written
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -324,9 +571,10 @@ class AuditLog:
 
     def query(self, connection: Connection, query: AuditQuery) -> list[dict[str, Any]]:
         """Matching events, oldest first (or newest first), as their hashed records (plus
-        ``hash``). Filtering on ``operation`` also checks the parsed record."""
+        ``hash``). Filtering on ``operation`` also checks the parsed record. A stored record
+        that is not a JSON object stops the query with a one-line error naming it."""
         events = [
-            {**json.loads(row.body), "hash": bytes(row.hash).hex()}
+            {**_record_of(row.seq, row.body), "hash": _hex(row.hash)}
             for row in connection.execute(self._select(query))
         ]
         if query.operation is None:
@@ -350,156 +598,99 @@ class AuditLog:
         yield from result
 
     def checkpoints(self, connection: Connection) -> list[Checkpoint]:
-        return [
-            Checkpoint(
-                seq=row.seq,
-                head_hash=bytes(row.head_hash),
-                at=row.at,
-                signature=bytes(row.signature),
+        found = []
+        for row in connection.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq)):
+            head_hash, signature = as_bytes(row.head_hash), as_bytes(row.signature)
+            if head_hash is None or signature is None or not isinstance(row.at, str):
+                # Unusable as stored: kept with empty parts, so verify names it (bad-signature).
+                head_hash, signature = head_hash or b"", signature or b""
+            found.append(
+                Checkpoint(seq=row.seq, head_hash=head_hash, at=str(row.at), signature=signature)
             )
-            for row in connection.execute(
-                select(audit_checkpoints).order_by(audit_checkpoints.c.seq)
-            )
-        ]
+        return found
+
+    def head(self, connection: Connection) -> tuple[int, bytes] | None:
+        """The chain head as stored (``audit_head``), or None when it is missing or malformed."""
+        return _head_of(connection.exec_driver_sql(_HEAD_SQL).first())
 
     def export(self, connection: Connection, query: AuditQuery, out: IO[str], fmt: str) -> int:
-        """Write events as JSON Lines or CSV, then the checkpoints that cover them; returns the
-        number of events written."""
+        """Write events as JSON Lines or CSV; returns the number of events written.
+
+        JSON Lines (SECURITY.md §5.7): one line per event, then one line per stored checkpoint
+        (every one, also those beyond the last exported event: they betray a truncated log),
+        then the chain head as the last line. A body that is not UTF-8 goes as ``body_hex``.
+        CSV: one row per event; every cell a spreadsheet would run as a formula is prefixed
+        with ``'`` (the customer export's rule)."""
         count = 0
-        last_seq = 0
         if fmt == "jsonl":
             for row in self.rows(connection, query):
-                out.write(
-                    json.dumps(
-                        {
-                            "seq": row.seq,
-                            "prev_hash": bytes(row.prev_hash).hex(),
-                            "hash": bytes(row.hash).hex(),
-                            "body": bytes(row.body).decode(),
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+                line: dict[str, Any] = {
+                    "seq": row.seq,
+                    "prev_hash": _hex(row.prev_hash),
+                    "hash": _hex(row.hash),
+                }
+                line.update(_body_field(row.body))
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 count += 1
-                last_seq = row.seq
             for checkpoint in self.checkpoints(connection):
-                if checkpoint.seq <= last_seq:
-                    out.write(
-                        json.dumps({"checkpoint": checkpoint.to_json(self.public_key)}) + "\n"
-                    )
+                out.write(
+                    json.dumps({"checkpoint": checkpoint.to_json(self._key_of(checkpoint))}) + "\n"
+                )
+            head = self.head(connection)
+            head_line = {"seq": head[0], "hash": head[1].hex()} if head else None
+            out.write(json.dumps({"head": head_line}) + "\n")
             return count
         if fmt == "csv":
             writer = csv.writer(out)
-            writer.writerow(
-                [
-                    "seq",
-                    "at",
-                    "actor",
-                    "roles",
-                    "action",
-                    "purpose",
-                    "outcome",
-                    "customer_count",
-                    "customer_ids",
-                    "customer_digest",
-                    "fields",
-                    "reason",
-                    "request_id",
-                    "prev_hash",
-                    "hash",
-                    "body",
-                ]
-            )
+            writer.writerow(_CSV_COLUMNS)
             for row in self.rows(connection, query):
-                record = json.loads(row.body)
-                writer.writerow(
-                    [
-                        row.seq,
-                        record["at"],
-                        record["actor"],
-                        " ".join(record["roles"]),
-                        record["action"],
-                        record["purpose"] or "",
-                        record["outcome"],
-                        record["customers"]["count"],
-                        " ".join(record["customers"].get("ids", [])),
-                        record["customers"]["digest"],
-                        " ".join(record["fields"]),
-                        record["reason"],
-                        record["request_id"] or "",
-                        bytes(row.prev_hash).hex(),
-                        bytes(row.hash).hex(),
-                        bytes(row.body).decode(),
-                    ]
-                )
+                writer.writerow([neutralise(str(cell)) for cell in _csv_cells(row)])
                 count += 1
             return count
         raise ValueError(f"unknown audit export format {fmt!r}: jsonl or csv")
 
+    def _key_of(self, checkpoint: Checkpoint) -> bytes:
+        """The key (of this vault's keys) that signed ``checkpoint``; the current one if none."""
+        for key in self.public_keys:
+            if checkpoint_signature_valid(
+                key, checkpoint.seq, checkpoint.head_hash, checkpoint.at, checkpoint.signature
+            ):
+                return key
+        return self.public_key
+
     # --- verifying ---------------------------------------------------------------------------
 
     def verify(self, connection: Connection, external: Iterable[Checkpoint] = ()) -> VerifyReport:
-        """Walk the whole chain; check the head, every stored checkpoint and the given ones."""
+        """Walk the whole chain; check the head, every stored checkpoint and the given ones.
+
+        Never raises for what it finds in the tables: a malformed row, a stray row, a head
+        behind or ahead of the log is a problem in the report, with the event it concerns."""
         stored = self.checkpoints(connection)
         external = list(external)
-        verifier = ChainVerifier()
-        verifier.want_hash_at(c.seq for c in [*stored, *external])
-        # Straight from the driver as tuples: verify reads every event there is, and merges in
-        # the customer index rows (ordered the same way) to check them against each record.
-        events = _driver_rows(
-            connection,
-            "SELECT seq, actor, action, purpose, outcome, at, request_id, customer_count, body, "
-            "prev_hash, hash FROM audit_events ORDER BY seq",
+        remembered = self.remembered()
+        valid = [c for c in [*stored, *external, *remembered] if self.signature_valid(c)]
+        verifier = ChainVerifier(
+            mac_key=self._mac_key, mac_after=max((c.seq for c in valid), default=0)
         )
-        index_rows = _driver_rows(
-            connection,
-            "SELECT seq, customer_id FROM audit_event_customers ORDER BY seq, customer_id",
-        )
-        pending = next(index_rows, None)
+        verifier.want_hash_at(c.seq for c in [*stored, *external, *remembered])
+        head = self.head(connection)
+        self._walk(connection, verifier, from_seq=1, head_seq=head[0] if head else None)
         problems: list[Problem] = []
-        feed = verifier.feed
-        for row in events:
-            seq, actor, action, purpose, outcome, at, request_id, count, body, prev, digest = row
-            indexed: list[str] = []
-            while pending is not None and pending[0] <= seq:
-                if pending[0] == seq:
-                    indexed.append(pending[1])
-                pending = next(index_rows, None)
-            at_text = format_time(at) if isinstance(at, datetime) else _sqlite_time(at)
-            if not feed(
-                seq,
-                (actor, action, purpose, outcome, at_text, request_id),
-                bytes(body),
-                bytes(prev),
-                bytes(digest),
-                count,
-                indexed,
-            ):
-                break
-        events.close()
-        index_rows.close()
         if verifier.problem is not None:
             problems.append(verifier.problem)
         last_seq = verifier.expected_seq - 1
         if not problems:
-            head_seq, head_hash = self._head_readonly(connection)
-            if head_seq > last_seq:
-                problems.append(
-                    Problem(
-                        last_seq + 1,
-                        "truncated",
-                        f"the chain head records event {head_seq} but the log ends at {last_seq}",
-                    )
-                )
-            elif head_seq == last_seq and head_hash != verifier.prev_hash:
-                problems.append(Problem(last_seq, "modified", "the chain head's hash differs"))
+            head_problem = self._head_problem(verifier, head, upto=last_seq)
+            if head_problem is not None:
+                problems.append(head_problem)
+        if not problems:
             for checkpoint, source in [
                 *((c, "stored") for c in stored),
                 *((c, "external") for c in external),
+                *((c, "remembered") for c in remembered),
             ]:
                 problem = verifier.check_checkpoint(
-                    checkpoint, self.public_key, last_seq=last_seq, source=source
+                    checkpoint, self.public_keys, last_seq=last_seq, source=source
                 )
                 if problem is not None:
                     problems.append(problem)
@@ -508,15 +699,244 @@ class AuditLog:
             events=verifier.count,
             last_seq=last_seq,
             head_hash=verifier.prev_hash if verifier.count else GENESIS_HASH,
-            checkpoints=len(stored) + len(external),
+            checkpoints=len(stored) + len(external) + len(remembered),
             problems=problems,
         )
 
-    def _head_readonly(self, connection: Connection) -> tuple[int, bytes]:
-        row = connection.execute(
-            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-        ).one()
-        return int(row.seq), bytes(row.hash)
+    def _walk(
+        self,
+        connection: Connection,
+        verifier: ChainVerifier,
+        *,
+        from_seq: int,
+        head_seq: int | None = None,
+    ) -> None:
+        """Feed ``verifier`` the events from ``from_seq`` on, each with its index rows; an event
+        beyond ``head_seq`` (the chain head) is named a stray row."""
+        # Straight from the driver as tuples: verify reads every event there is, and merges in
+        # the customer index rows (ordered the same way) to check them against each record.
+        since = f" WHERE seq >= {int(from_seq)}" if from_seq > 1 else ""
+        events = _driver_rows(
+            connection,
+            # ``since`` is built from an int above, never from input text.
+            "SELECT seq, actor, action, purpose, outcome, at, request_id, customer_count, body, "  # noqa: S608
+            f"prev_hash, hash, mac FROM audit_events{since} ORDER BY seq",
+        )
+        index_rows = _driver_rows(
+            connection,
+            f"SELECT seq, customer_id FROM audit_event_customers{since} "  # noqa: S608
+            "ORDER BY seq, customer_id",
+        )
+        try:
+            pending = next(index_rows, None)
+            feed = verifier.feed
+            for row in events:
+                seq, actor, action, purpose, outcome, at, request_id, count, body, prev, digest = (
+                    row[:11]
+                )
+                if head_seq is not None and seq > head_seq:
+                    verifier.problem = _stray(head_seq, seq)
+                    break
+                indexed: list[str] = []
+                while pending is not None and pending[0] <= seq:
+                    if pending[0] == seq:
+                        indexed.append(pending[1])
+                    pending = next(index_rows, None)
+                if not feed(
+                    seq,
+                    (actor, action, purpose, outcome, _time_text(at), request_id),
+                    body,
+                    prev,
+                    digest,
+                    count,
+                    indexed,
+                    row[11],
+                ):
+                    break
+        finally:
+            events.close()
+            index_rows.close()
+
+    @staticmethod
+    def _head_problem(
+        verifier: ChainVerifier, head: tuple[int, bytes] | None, *, upto: int
+    ) -> Problem | None:
+        """The chain head (``audit_head``) against the walked log, which ends at ``upto``."""
+        if verifier.problem is not None:
+            return None
+        if head is None:
+            return Problem(upto, "malformed", "the chain head (audit_head row 1) is missing")
+        head_seq, head_hash = head
+        if head_seq > upto:
+            return Problem(
+                upto + 1,
+                "truncated",
+                f"the chain head records event {head_seq} but the log ends at {upto}",
+            )
+        if head_seq < upto:
+            return _stray(head_seq, upto)
+        if head_hash != verifier.prev_hash:
+            return Problem(upto, "modified", "the chain head's hash differs")
+        return None
+
+    def remove_stray(self, connection: Connection) -> list[dict[str, Any]]:
+        """Delete the events (and index rows) stored beyond the chain head, which the vault
+        never wrote, and return them as evidence (seq, hashes, body as hex)."""
+        seq, _ = self._head(connection)
+        rows = connection.execute(
+            select(
+                audit_events.c.seq,
+                audit_events.c.prev_hash,
+                audit_events.c.hash,
+                audit_events.c.body,
+            )
+            .where(audit_events.c.seq > seq)
+            .order_by(audit_events.c.seq)
+        ).all()
+        evidence = [
+            {
+                "seq": row.seq,
+                "prev_hash": _hex(row.prev_hash),
+                "hash": _hex(row.hash),
+                "body_hex": _hex(row.body),
+            }
+            for row in rows
+        ]
+        connection.execute(delete(audit_event_customers).where(audit_event_customers.c.seq > seq))
+        connection.execute(delete(audit_events).where(audit_events.c.seq > seq))
+        return evidence
+
+
+_CSV_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "roles",
+    "action",
+    "purpose",
+    "outcome",
+    "customer_count",
+    "customer_ids",
+    "customer_digest",
+    "fields",
+    "reason",
+    "request_id",
+    "prev_hash",
+    "hash",
+    "body",
+)
+
+
+def _body_field(body: object) -> dict[str, str]:
+    raw = as_bytes(body)
+    if raw is None:
+        return {"body_hex": _hex(body)}
+    try:
+        return {"body": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"body_hex": raw.hex()}
+
+
+def _record_of(seq: int, body: object) -> dict[str, Any]:
+    raw = as_bytes(body)
+    try:
+        record = json.loads(raw) if raw is not None else None
+    except ValueError:  # not UTF-8 or not JSON
+        record = None
+    if not isinstance(record, dict):
+        what = "a JSON object" if raw is not None else "bytes (stored as text?)"
+        raise AuditChainBroken(
+            f"audit event {seq}: its stored record is not {what}: tampered with", seq=seq
+        )
+    return record
+
+
+def _csv_cells(row: Any) -> list[object]:
+    body = _body_field(row.body)
+    try:
+        record = _record_of(row.seq, row.body)
+        customers = record["customers"]
+        cells: list[object] = [
+            row.seq,
+            record["at"],
+            record["actor"],
+            " ".join(record["roles"]),
+            record["action"],
+            record["purpose"] or "",
+            record["outcome"],
+            customers["count"],
+            " ".join(customers.get("ids", [])),
+            customers["digest"],
+            " ".join(record["fields"]),
+            record["reason"],
+            record["request_id"] or "",
+        ]
+    except (AuditChainBroken, KeyError, TypeError, AttributeError):
+        cells = [row.seq, *[""] * 12]  # a malformed record: its hashes and bytes only
+    return [*cells, _hex(row.prev_hash), _hex(row.hash), body.get("body", body.get("body_hex"))]
+
+
+def _append_error(error: exc.IntegrityError, seq: int) -> VaultError:
+    if not _is_unique_violation(error):
+        return _unwritable(error)
+    return AuditChainBroken(
+        f"audit event {seq} is already stored beyond the chain head (event {seq - 1}): "
+        "a row was written without moving the head, and no event can be appended "
+        f"until it is removed (`{STRAY_REPAIR}`)",
+        seq=seq,
+        hint=f"Keep the removed rows as evidence: `{STRAY_REPAIR}`.",
+    )
+
+
+def _is_unique_violation(error: exc.IntegrityError) -> bool:
+    text = str(error.orig).lower()
+    return "unique" in text or "duplicate key" in text
+
+
+def _unwritable(error: exc.DBAPIError) -> StoreError:
+    """An audit insert the database refused for another reason than a stray row (a trigger,
+    a changed column type, a lost connection): one line, no values."""
+    return StoreError(
+        f"the audit event could not be written: the database refused it "
+        f"({type(error.orig).__name__}); nothing was done"
+    )
+
+
+def _stray(head_seq: int, seq: int) -> Problem:
+    return Problem(
+        head_seq + 1,
+        "stray",
+        f"the chain head records event {head_seq} but the log holds event {seq}: rows were "
+        f"written without moving the head (`{STRAY_REPAIR}`)",
+    )
+
+
+def _head_of(row: Any) -> tuple[int, bytes] | None:
+    if row is None:
+        return None
+    seq, head_hash = row[0], as_bytes(row[1])
+    if not isinstance(seq, int) or head_hash is None or len(head_hash) != 32:
+        return None
+    return seq, head_hash
+
+
+def _hex(value: object) -> str:
+    raw = as_bytes(value)
+    return raw.hex() if raw is not None else str(value).encode().hex()
+
+
+def _time_text(at: object) -> object:
+    if isinstance(at, datetime):
+        return format_time(at)
+    if isinstance(at, str):
+        return _sqlite_time(at)
+    return at
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` (0600) through a temporary file renamed into place."""
+    with private_output(path) as handle:
+        handle.write(text)
 
 
 def _driver_rows(connection: Connection, sql: str, size: int = 5000) -> Generator[Any, None, None]:
@@ -555,3 +975,34 @@ def export_to_string(log: AuditLog, connection: Connection, query: AuditQuery, f
     buffer = io.StringIO()
     log.export(connection, query, buffer, fmt)
     return buffer.getvalue()
+
+
+def read_witness(directory: Path) -> list[Checkpoint]:
+    """The checkpoints in a witness directory (``checkpoint-*.json``); an unreadable file is
+    skipped (a witness is only ever more evidence)."""
+    found = []
+    for path in sorted(Path(directory).glob("checkpoint-*.json")):
+        try:
+            found.append(checkpoint_from_file(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+@contextmanager
+def private_output(path: Path) -> Iterator[IO[str]]:
+    """A text file for ``path``, 0600, under a temporary name in the same directory, renamed
+    into place only when the block ends without an error (else removed): a file that appears
+    is complete, and one whose audit event failed never appears."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -26,7 +26,7 @@ from vault.cli._base import (
 from vault.serialise import customer_to_json
 
 if TYPE_CHECKING:
-    from vault.audit import AuditQuery
+    from vault.audit import AuditQuery, Checkpoint, VerifyReport
 
 # --- init, migrate -----------------------------------------------------------------------------
 
@@ -42,10 +42,30 @@ if TYPE_CHECKING:
     show_default=True,
     help="Where the master key comes from.",
 )
+@click.option(
+    "--audit-key-source",
+    type=click.Choice(["file", "env", "plugin"]),
+    default="file",
+    show_default=True,
+    help="Where the audit signing key comes from (apart from the master key and the database).",
+)
+@click.option(
+    "--audit-key-file",
+    type=click.Path(dir_okay=False),
+    help="Path of the audit signing key file (default: audit-signing.key in the home).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> None:
+def init(
+    state: State,
+    db_url: str | None,
+    key_source: str,
+    audit_key_source: str,
+    audit_key_file: str | None,
+    as_json: bool,
+) -> None:
     """Create a vault: database, master key, policies, and the first admin token."""
+    from vault.audit.keys import custody_notes
     from vault.vault import Vault
 
     passphrase = None
@@ -54,7 +74,12 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
             click.prompt("New vault passphrase", hide_input=True, confirmation_prompt=True)
         )
     vault, token = Vault.init(
-        state.home, db_url=db_url, key_source=key_source, passphrase=passphrase
+        state.home,
+        db_url=db_url,
+        key_source=key_source,
+        passphrase=passphrase,
+        audit_key_source=audit_key_source,
+        audit_key_file=str(Path(audit_key_file).resolve()) if audit_key_file else None,
     )
     with vault:
         if as_json:
@@ -63,6 +88,8 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
                     "home": str(vault.location),
                     "db_url_backend": vault.backend,
                     "key_source": key_source,
+                    "audit_key_source": audit_key_source,
+                    "keys": custody_notes(vault.home, vault.settings),
                     "admin_token": token,
                 }
             )
@@ -70,6 +97,8 @@ def init(state: State, db_url: str | None, key_source: str, as_json: bool) -> No
         click.echo(
             f"Vault created at {vault.location} ({vault.backend}, key source: {key_source})."
         )
+        for note in custody_notes(vault.home, vault.settings):
+            click.echo(note)
         click.echo("Admin token (shown once; store it in a password manager):")
         click.echo(f"  {token}")
 
@@ -722,40 +751,44 @@ def audit_query(state: State, /, limit: int, as_json: bool, **filters: Any) -> N
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON only.")
 @pass_state
 def audit_export(state: State, /, fmt: str, output: Path, as_json: bool, **filters: Any) -> None:
-    """Export events (and, for JSON Lines, the checkpoints that cover them)."""
+    """Export events (JSON Lines: then every checkpoint and the chain head).
+
+    The file is written 0600 under a temporary name and renamed into place only once the
+    export's audit event is committed: if the event cannot be written, no file appears."""
+    from vault.audit.log import private_output
+
+    session = state.session()
     if str(output) == "-":
         if as_json:
             raise click.UsageError("-o - writes the events to stdout: leave out --json")
-        handle = sys.stdout
-        count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+        count = session.audit_export(_audit_query(None, **filters), sys.stdout, fmt)
     else:
-        with output.open("w", encoding="utf-8", newline="") as handle:
-            count = state.session().audit_export(_audit_query(None, **filters), handle, fmt)
+        with private_output(output) as handle:
+            count = session.audit_export(_audit_query(None, **filters), handle, fmt)
     if as_json:
         emit_json({"events": count, "output": str(output), "format": fmt})
     else:
         click.echo(f"Exported {count} events to {output}.", err=True)
 
 
-@audit.command("verify")
-@click.option(
-    "--checkpoint",
-    "checkpoint_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True),
-    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`; `-`: standard input).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
-@pass_state
-def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool) -> None:
-    """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
-    from vault.audit.log import checkpoint_from_file
+def _read_checkpoints(files: tuple[Path, ...], witnesses: tuple[Path, ...]) -> list[Checkpoint]:
+    from vault.audit.log import checkpoint_from_file, read_witness
 
-    external = [
-        checkpoint_from_file(sys.stdin.read() if str(path) == "-" else path.read_text())
-        for path in checkpoint_files
-    ]
-    report = state.session().audit_verify(external)
+    checkpoints = []
+    for path in files:
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+            checkpoints.append(checkpoint_from_file(text))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise click.BadParameter(
+                f"{path} is not a checkpoint file", param_hint="--checkpoint"
+            ) from None
+    for directory in witnesses:
+        checkpoints.extend(read_witness(directory))
+    return checkpoints
+
+
+def _print_report(report: VerifyReport, as_json: bool) -> None:
     if as_json:
         emit_json(
             {
@@ -781,6 +814,67 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
         sys.exit(1)
 
 
+_checkpoint_option = click.option(
+    "--checkpoint",
+    "checkpoint_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path, allow_dash=True),
+    help="A checkpoint saved earlier (`vault audit checkpoint -o FILE`; `-`: standard input).",
+)
+_witness_option = click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A witness directory: checkpoints kept where the database's writers cannot write.",
+)
+
+
+@audit.command("verify")
+@_checkpoint_option
+@_witness_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+@pass_state
+def audit_verify(
+    state: State, checkpoint_files: tuple[Path, ...], witnesses: tuple[Path, ...], as_json: bool
+) -> None:
+    """Verify the hash chain, the chain head and the signed checkpoints; exit 1 on any problem."""
+    external = _read_checkpoints(checkpoint_files, witnesses)
+    _print_report(state.session().audit_verify(external), as_json)
+
+
+@audit.command("verify-export")
+@click.argument("export_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    required=True,
+    help="A pinned checkpoint key (hex, `vault audit public-key`); repeat for earlier keys.",
+)
+@_checkpoint_option
+@_witness_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
+def audit_verify_export(
+    export_file: Path,
+    public_keys: tuple[str, ...],
+    checkpoint_files: tuple[Path, ...],
+    witnesses: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Verify a JSON Lines export on its own (no vault, no token): chain, checkpoints, head."""
+    from vault.audit.export import verify_export
+
+    try:
+        keys = [bytes.fromhex(key) for key in public_keys]
+    except ValueError:
+        raise click.BadParameter("not hex", param_hint="--public-key") from None
+    external = _read_checkpoints(checkpoint_files, witnesses)
+    with export_file.open(encoding="utf-8", errors="surrogateescape") as lines:
+        report = verify_export(lines, keys, external)
+    _print_report(report, as_json)
+
+
 @audit.command("checkpoint")
 @click.option(
     "-o",
@@ -788,16 +882,56 @@ def audit_verify(state: State, checkpoint_files: tuple[Path, ...], as_json: bool
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also save it to this file, for `vault audit verify --checkpoint`.",
 )
+@_witness_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON only (it always is).")
 @pass_state
-def audit_checkpoint(state: State, output: Path | None, as_json: bool) -> None:
-    """Sign the current head of the chain now and print the checkpoint (JSON)."""
+def audit_checkpoint(
+    state: State, output: Path | None, witnesses: tuple[Path, ...], as_json: bool
+) -> None:
+    """Verify the chain from the last checkpoint, then sign its head and print the checkpoint.
+
+    Refused (exit 1, audited) if the chain does not verify. Each --witness directory gets a
+    copy (checkpoint-<seq>.json) and its checkpoints are checked before signing."""
+    from vault.audit.log import write_private
+
     session = state.session()
-    checkpoint = session.audit_checkpoint()
+    checkpoint = session.audit_checkpoint(witnesses)
     text = json.dumps(checkpoint.to_json(session.audit_public_key()), indent=2)
     if output is not None:
-        output.write_text(text + "\n")
+        write_private(output, text + "\n")
     click.echo(text)
+
+
+@audit.command("rotate-signing-key")
+@pass_state
+def audit_rotate_signing_key(state: State) -> None:
+    """Switch to a new audit signing key; the old public key stays valid for old checkpoints.
+
+    Checkpoints with the old key first (verified), then with the new one. Stop the vault's
+    other processes first and restart them after: they sign with the key they opened with."""
+    old, new = state.session().audit_rotate_signing_key()
+    click.echo(f"Old public key: {old.hex()} (kept for earlier checkpoints)")
+    click.echo(f"New public key: {new.hex()}")
+
+
+@audit.command("remove-stray")
+@click.option(
+    "--evidence",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to keep the removed rows (JSON Lines, 0600).",
+)
+@pass_state
+def audit_remove_stray(state: State, evidence: Path) -> None:
+    """Remove events stored beyond the chain head (written around the vault), keeping them."""
+    from vault.audit.log import private_output
+
+    session = state.session()
+    with private_output(evidence) as handle:
+        removed = session.audit_remove_stray()
+        for row in removed:
+            handle.write(json.dumps(row) + "\n")
+    click.echo(f"Removed {len(removed)} stray events; kept in {evidence}.", err=True)
 
 
 @audit.command("public-key")

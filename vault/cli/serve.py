@@ -3,6 +3,8 @@ PostgreSQL between several API processes)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vault.cli._base import State, cli, pass_state
@@ -53,6 +55,16 @@ DEFAULT_BURST = 400
     type=click.IntRange(min=0),
     help="Seconds to let requests in flight finish on shutdown.",
 )
+@click.option(
+    "--witness",
+    "witness_dir",
+    type=click.Path(file_okay=False),
+    help="Write signed audit checkpoints here (a place the database's writers cannot write).",
+)
+@click.option("--witness-every-events", default=1000, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--witness-every-seconds", default=60.0, show_default=True, type=click.FloatRange(min=0.1)
+)
 @pass_state
 def serve(
     state: State,
@@ -67,6 +79,9 @@ def serve(
     burst: int,
     max_body: int,
     graceful_timeout: int,
+    witness_dir: str | None,
+    witness_every_events: int,
+    witness_every_seconds: float,
 ) -> None:
     """Serve the vault's HTTP API (docs at /v1/docs, OpenAPI at /v1/openapi.json)."""
     from vault.config import VaultHome
@@ -91,6 +106,13 @@ def serve(
             ssl_keyfile_password=ssl_keyfile_password,
             graceful_timeout=graceful_timeout,
         ),
-        config=ServiceConfig(max_body_bytes=max_body, rate=rate, burst=burst),
+        config=ServiceConfig(
+            max_body_bytes=max_body,
+            rate=rate,
+            burst=burst,
+            witness_dir=str(Path(witness_dir).resolve()) if witness_dir else None,
+            witness_every_events=witness_every_events,
+            witness_every_seconds=witness_every_seconds,
+        ),
         echo=lambda line: click.echo(line, err=True),
     )

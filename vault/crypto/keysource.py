@@ -225,3 +225,151 @@ class PluginKeySource(KeySource):
                 hint="Install and configure a key-provider plugin (`vault plugins list`).",
             )
         return NewMasterKey(key)
+
+
+# --- the audit signing key: kept apart from the master key and the database ---------------------
+
+SIGNING_KEY_FILE_FORMAT = "vault-audit-signing-key/v1"
+SIGNING_KEY_SOURCES = ("file", "env", "plugin", "store")
+SIGNING_KEY_VARIABLE = "VAULT_AUDIT_SIGNING_KEY"
+
+
+class SigningKeySource(ABC):
+    """Hands out the Ed25519 seed that signs audit checkpoints (and keys the events' MACs).
+
+    ``store`` is the layout of vaults made before this source existed: the seed is a system key
+    in the database, wrapped under the master key. Every other source keeps it out of both."""
+
+    kind: str
+
+    @abstractmethod
+    def load(self) -> bytes | None:
+        """The 32-byte seed, or ``None`` for ``store`` (the caller unwraps the system key)."""
+
+    def create(self) -> bytes:
+        """Make and keep a new seed (``vault init``, ``vault audit rotate-signing-key``)."""
+        raise ConfigError(
+            f"the audit signing key comes from {self.describe()}: the vault cannot write it there",
+        )
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the key is, for ``vault init`` and errors."""
+
+
+class FileSigningKey(SigningKeySource):
+    """A JSON file (mode 0600) holding the seed, at its own path (setting ``audit_key_file``)."""
+
+    kind = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return f"the file {self.path}"
+
+    def load(self) -> bytes:
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            raise KeyUnavailable(
+                f"audit signing key file {self.path} does not exist",
+                hint="Restore it from where you keep it, or set audit_key_file in settings.toml.",
+            ) from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyUnavailable(
+                f"audit signing key file {self.path} is accessible by other users "
+                f"(mode {stat.S_IMODE(mode):04o})",
+                hint=f"Run `chmod 600 {self.path}`; the vault refuses a key others can read.",
+            )
+        try:
+            data: Any = json.loads(self.path.read_text())
+            if data.get("format") != SIGNING_KEY_FILE_FORMAT:
+                raise ValueError
+            return _decode_key(str(data["seed"]), f"the seed in {self.path}")
+        except (ValueError, AttributeError, TypeError, KeyError):
+            raise KeyUnavailable(
+                f"audit signing key file {self.path} is not a {SIGNING_KEY_FILE_FORMAT} file"
+            ) from None
+
+    def create(self) -> bytes:
+        seed = new_key()
+        payload = {"format": SIGNING_KEY_FILE_FORMAT, "seed": encode_key(seed)}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".audit-signing.", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(payload, handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return seed
+
+
+class EnvSigningKey(SigningKeySource):
+    """``VAULT_AUDIT_SIGNING_KEY``: the base64 of the 32-byte seed."""
+
+    kind = "env"
+
+    def describe(self) -> str:
+        return f"the environment variable {SIGNING_KEY_VARIABLE}"
+
+    def load(self) -> bytes:
+        value = os.environ.get(SIGNING_KEY_VARIABLE)
+        if not value:
+            raise KeyUnavailable(
+                f"{SIGNING_KEY_VARIABLE} is not set",
+                hint=f"This vault takes its audit signing key from {SIGNING_KEY_VARIABLE}.",
+            )
+        return _decode_key(value, SIGNING_KEY_VARIABLE)
+
+
+class PluginSigningKey(SigningKeySource):
+    """Asks the ``vault_audit_signing_key`` hook (an HSM or KMS plugin)."""
+
+    kind = "plugin"
+
+    def describe(self) -> str:
+        return "a key-provider plugin (hook vault_audit_signing_key)"
+
+    def load(self) -> bytes:
+        from vault.plugins import get_plugin_manager
+
+        seed = get_plugin_manager().hook.vault_audit_signing_key()
+        if not isinstance(seed, bytes) or len(seed) != KEY_BYTES:
+            raise KeyUnavailable(
+                "no key-provider plugin returned a 32-byte audit signing key",
+                hint="Install and configure a plugin implementing vault_audit_signing_key.",
+            )
+        return seed
+
+
+class StoreSigningKey(SigningKeySource):
+    """The seed is the system key ``audit-signing-key`` in the database, wrapped under the KEK:
+    whoever holds the database and the master key can sign (vaults made before 0009)."""
+
+    kind = "store"
+
+    def describe(self) -> str:
+        return "the database (system key audit-signing-key, wrapped under the master key)"
+
+    def load(self) -> None:
+        return None
+
+
+def signing_key_source(kind: str, path: Path) -> SigningKeySource:
+    if kind == "file":
+        return FileSigningKey(path)
+    if kind == "env":
+        return EnvSigningKey()
+    if kind == "plugin":
+        return PluginSigningKey()
+    if kind == "store":
+        return StoreSigningKey()
+    raise ConfigError(
+        f"unknown audit signing key source {kind!r}: one of {', '.join(SIGNING_KEY_SOURCES)}"
+    )

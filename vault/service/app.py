@@ -12,11 +12,13 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
 
+from vault.audit.witness import WitnessSchedule
 from vault.log import configure_logging
 from vault.service import _errors
 from vault.service._gate import Gate
@@ -63,9 +65,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        witness = None
+        if config.witness_dir:
+            witness = WitnessSchedule(
+                vault,
+                Path(config.witness_dir),
+                every_events=config.witness_every_events,
+                every_seconds=config.witness_every_seconds,
+            )
+            witness.start()
         try:
             yield
         finally:
+            if witness is not None:
+                witness.stop()
             if owns_vault:
                 vault.close()
 

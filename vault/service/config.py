@@ -17,6 +17,11 @@ class ServiceConfig:
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
     access_log: bool = True
+    # Witnessed audit checkpoints (vault/audit/witness.py): a directory the database's writers
+    # cannot write, every N events and every T seconds.
+    witness_dir: str | None = None
+    witness_every_events: int = 1000
+    witness_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:

@@ -66,7 +66,9 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         try:
-            return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+            # No ping on every checkout (a round trip per audited call): a connection the server
+            # dropped fails its statement once, and SQLAlchemy then invalidates the pool.
+            return create_engine(parsed, pool_pre_ping=False, hide_parameters=True)
         except ImportError as error:  # the driver installs with the package; a broken venv lacks it
             raise ConfigError(
                 f"the PostgreSQL driver ({error.name or 'psycopg'}) is not installed: run "

@@ -253,6 +253,8 @@ audit_events = Table(
     Column("body", LargeBinary, nullable=False),  # the canonical record; the hash covers it
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
+    # HMAC of ``hash`` under a key derived from the signing key (migration 0009); NULL before it
+    Column("mac", LargeBinary, nullable=True),
 )
 
 audit_event_customers = Table(

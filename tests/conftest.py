@@ -145,21 +145,8 @@ class TemplateMigrate:
                 ).scalars()
                 if set(tables) != set(template.tables):
                     return False
-                objects = connection.execute(
-                    text(
-                        "SELECT (SELECT count(*) FROM pg_proc p JOIN pg_namespace n"
-                        " ON n.oid = p.pronamespace WHERE n.nspname = :s),"
-                        " (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
-                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
-                        " WHERE n.nspname = :s AND NOT t.tgisinternal),"
-                        " (SELECT count(*) FROM pg_class c JOIN pg_namespace n"
-                        " ON n.oid = c.relnamespace"
-                        " WHERE n.nspname = :s AND c.relkind IN ('v', 'm'))"
-                    ),
-                    {"s": schema},
-                ).one()
-                if tuple(objects) != template.objects:
-                    return False  # a test added a function, trigger or view: dropped, not pooled
+                if _shape(connection, schema) != template.shape:
+                    return False  # a test changed a column, or added a trigger: dropped
                 version = connection.execute(
                     text(f'SELECT version_num FROM "{schema}".alembic_version')  # noqa: S608
                 ).scalar_one_or_none()
@@ -188,16 +175,10 @@ class _PostgresTemplate:
     """The migrated schema as SQL (its name a ``{schema}`` placeholder): the whole ``script``,
     its ``tables`` and the ``reset`` that empties a used copy back to the template's rows."""
 
-    def __init__(self, script: str) -> None:
+    def __init__(self, script: str, shape: str) -> None:
         self.script = script
+        self.shape = shape  # what a used copy must still be to go back to the pool
         self.tables = re.findall(r"^CREATE TABLE \{schema\}\.(\w+) \(", script, re.MULTILINE)
-        # What a test may add besides rows (a trigger that makes the audit insert fail, its
-        # function, a view) must not outlive it in a pooled copy: counted to compare.
-        self.objects = (
-            len(re.findall(r"^CREATE (?:OR REPLACE )?FUNCTION ", script, re.MULTILINE)),
-            len(re.findall(r"^CREATE (?:CONSTRAINT )?TRIGGER ", script, re.MULTILINE)),
-            len(re.findall(r"^CREATE (?:OR REPLACE )?(?:MATERIALIZED )?VIEW ", script, re.M)),
-        )
         rows = [
             line
             for line in script.splitlines()
@@ -225,6 +206,8 @@ class _PostgresTemplate:
             template = make_engine(url.render_as_string(hide_password=False))
             migrate.upgrade(template)
             template.dispose()
+            with admin.connect() as connection:
+                shape = _shape(connection, schema)
             libpq = make_url(PG_URL).set(drivername="postgresql")
             dumped = subprocess.run(
                 [
@@ -254,7 +237,34 @@ class _PostgresTemplate:
             for line in dumped.stdout.splitlines()
             if not re.match(r"(SET |SELECT pg_catalog.set_config|CREATE SCHEMA |\\)", line)
         ]
-        return cls("\n".join(kept).replace(schema, "{schema}"))
+        return cls("\n".join(kept).replace(schema, "{schema}"), shape)
+
+
+_SHAPE = text(
+    """
+    SELECT string_agg(replace(item, :s, '{schema}'), '|' ORDER BY item) FROM (
+      SELECT 'c:' || table_name || '.' || column_name || ':' || data_type || ':'
+             || is_nullable::text || ':' || coalesce(column_default, '') AS item
+        FROM information_schema.columns WHERE table_schema = :s
+      UNION ALL SELECT 'r:' || c.relname || ':' || c.relkind::text FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s
+      UNION ALL SELECT 'i:' || indexname || ':' || indexdef FROM pg_indexes WHERE schemaname = :s
+      UNION ALL SELECT 'k:' || conname || ':' || pg_get_constraintdef(k.oid) FROM pg_constraint k
+        JOIN pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = :s
+      UNION ALL SELECT 'f:' || p.proname::text || ':' || md5(p.prosrc) FROM pg_proc p
+        JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :s
+      UNION ALL SELECT 't:' || t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = :s AND NOT t.tgisinternal
+    ) AS items
+    """
+)
+
+
+def _shape(connection: Any, schema: str) -> str:
+    """The schema's columns, relations, indexes, constraints, functions and triggers, as one
+    string with the schema's name taken out: a pooled copy must match the template's."""
+    return str(connection.execute(_SHAPE, {"s": schema}).scalar_one() or "")
 
 
 @pytest.fixture(scope="session")

@@ -125,7 +125,7 @@ def test_a_customer_held_only_as_platform_ciphertext_is_said_so(admin: Session) 
 
     plain = admin.add_customer({"name": "张三", "phone": "13800138000"}, source="t")
     buyer = admin.add_customer({"name": "李**"}, source="taobao", identities=[("taobao", "o-1")])
-    with admin._vault.transaction() as connection:  # what a Taobao sync keeps of a buyer
+    with admin._vault._transaction() as connection:  # what a Taobao sync keeps of a buyer
         connection.execute(
             insert(platform_handles),
             [

@@ -109,7 +109,7 @@ def test_youzan_observed_at_and_order_times_are_the_platforms_instants_over_http
             tid: datetime.fromtimestamp(int(trade.created), UTC)
             for tid, trade in sandbox.trades.items()
         }
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         stored = dict(
             connection.execute(  # type: ignore[arg-type]  # (order id, created) pairs
                 select(orders.c.order_id, orders.c.created_at).where(orders.c.platform == "youzan")
@@ -200,7 +200,7 @@ def test_ledger_entries_with_any_offsets_are_ordered_by_their_instants(
     assert [(r.at, r.state) for r in summary.ledger] == [(i, s) for i, _, s in ordered]
     assert summary.purposes["marketing_sms"].state == ordered[-1][2]
     assert summary.purposes["marketing_sms"].at == ordered[-1][0]
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         latest = connection.execute(
             select(consent_events.c.state)
             .where(consent_events.c.customer_id == a)

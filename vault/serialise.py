@@ -7,6 +7,15 @@ from typing import Any
 
 from vault.records import Customer
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): every CSV
+# the vault writes (customer exports, audit exports) puts a ``'`` before them.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """A cell a spreadsheet will show as text: a leading ``'`` before a formula trigger."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 with the offset, in UTC (a naive time is the store's UTC)."""

@@ -80,6 +80,11 @@ def contacts(count: int, *, seed: int) -> Iterator[SeedContact]:
         )
 
 
+# Four-digit starts of Hong Kong mobile numbers whose whole hundred is allocated: with the
+# hundred and the last four digits, 8 x 100 x 10,000 = 8,000,000 numbers, one per ``spread``.
+_HK_MOBILE_BLOCKS = (6100, 6300, 6400, 6500, 6900, 9400, 9600, 9700)
+
+
 def _latin(rng: random.Random, index: int) -> SeedContact:
     given = rng.choice(_GIVEN)
     # Phones unique by construction: the index times a prime, modulo the number space.
@@ -87,7 +92,9 @@ def _latin(rng: random.Random, index: int) -> SeedContact:
     branch = rng.random()
     if branch < 0.5:
         family, domain = rng.choice(_FAMILY_HK), rng.choice(_DOMAINS_HK)
-        mobile = f"+852 9{spread % 1000:03d} {spread // 1000 % 10000:04d}"
+        # Hong Kong mobiles of blocks that phonenumbers (and so the vault) takes as valid
+        block = _HK_MOBILE_BLOCKS[spread % len(_HK_MOBILE_BLOCKS)] + spread // 8 % 100
+        mobile = f"+852 {block} {spread // 800 % 10000:04d}"
         flat = f"{rng.randrange(1, 40)}{rng.choice('ABCD')}"
         address = f"Flat {flat}, {rng.randrange(1, 300)} Nathan Road, Kowloon"
     elif branch < 0.8:

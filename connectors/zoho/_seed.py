@@ -32,7 +32,7 @@ def latin_contact(rng: random.Random, index: int) -> dict[str, Any]:
         city, state, zip_code, nation = "San Francisco", "CA", f"94{serial % 200:03d}", "USA"
         street = f"{1 + serial % 999} Market Street"
     elif country == "UK":
-        phone = f"+44 79{serial // 1_000_000:02d} {serial % 1_000_000:06d}"
+        phone = f"+44 {7000 + serial // 1_000_000} {serial % 1_000_000:06d}"  # 07000-07099: valid
         city, state, zip_code, nation = "London", None, "EC1A 1BB", "United Kingdom"
         street = f"{1 + serial % 200} Baker Street"
     else:

@@ -21,18 +21,18 @@ def audit_statements(admin: Session, action: Any) -> list[str]:
         if "audit_" in statement:
             seen.append(statement)
 
-    event.listen(admin._vault.engine, "before_cursor_execute", record)
+    event.listen(admin._vault._engine, "before_cursor_execute", record)
     try:
         action()
     finally:
-        event.remove(admin._vault.engine, "before_cursor_execute", record)
+        event.remove(admin._vault._engine, "before_cursor_execute", record)
     return seen
 
 
 def test_an_audited_find_on_postgresql_appends_in_one_statement(admin: Session) -> None:
     fill(admin, 2)
     statements = audit_statements(admin, lambda: admin.find_customers("phone", "13900000001"))
-    if admin._vault.engine.dialect.name == "postgresql":
+    if admin._vault._engine.dialect.name == "postgresql":
         assert len(statements) == 1 and statements[0].startswith("WITH head AS (UPDATE audit_head")
     else:  # in-process SQLite: head, event, index row, head (no network between them)
         assert len(statements) == 4
@@ -57,7 +57,7 @@ def test_a_head_moved_by_another_process_is_read_again_and_the_chain_stays_one(
 
 def test_a_rolled_back_append_leaves_no_trace_and_the_next_one_chains(admin: Session) -> None:
     fill(admin, 1)
-    with pytest.raises(RuntimeError), admin._vault.transaction() as connection:
+    with pytest.raises(RuntimeError), admin._vault._transaction() as connection:
         admin._append(connection, AuditEvent(action="read"))
         raise RuntimeError("the change failed")
     admin.find_customers("phone", "13900000001")

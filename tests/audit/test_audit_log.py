@@ -299,7 +299,7 @@ def test_whole_chain_rewritten_is_caught_by_the_checkpoint(admin: Session) -> No
     rewrite_chain(admin, forge_checkpoints=False)
     # The first rewritten event after the checkpoint has a MAC that no longer matches its hash.
     assert "unauthenticated: its MAC does not verify" in verify(admin)
-    with admin._vault.transaction() as connection:  # MACs gone too: the checkpoint still holds
+    with admin._vault._transaction() as connection:  # MACs gone too: the checkpoint still holds
         connection.execute(update(audit_events).values(mac=None))
     assert "the log was rewritten" in verify(admin)
 

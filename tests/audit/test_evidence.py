@@ -23,7 +23,7 @@ from vault.store.schema import audit_checkpoints, audit_events, audit_head
 
 
 def head(admin: Session) -> tuple[int, bytes]:
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         row = connection.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
     return int(row.seq), bytes(row.hash)
 
@@ -32,7 +32,7 @@ def forge_event(admin: Session, *, move_head: bool, mac: bytes | None = None) ->
     """What a database writer does: a correctly chained event, written straight into the table
     (a copy of the newest record, renamed), with or without moving the head."""
     seq, prev = head(admin)
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         last = connection.execute(select(audit_events).where(audit_events.c.seq == seq)).one()
         record = json.loads(last.body)
         record.update(seq=seq + 1, actor="mallory")
@@ -73,12 +73,12 @@ def test_checkpoint_refuses_a_history_rewritten_with_its_stored_checkpoints_dele
     signed = admin.audit_checkpoint()
     fill(admin, 2)
     rewrite_chain(admin, forge_checkpoints=False)
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(audit_checkpoints))
         connection.execute(update(audit_events).values(mac=None))  # no trace of MACs either
     with pytest.raises(AuditChainBroken, match=f"checkpoint refused: event {signed.seq}: modified"):
         admin.audit_checkpoint()
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         assert connection.execute(select(audit_checkpoints)).all() == []  # nothing signed
     [refused] = admin.audit_query(AuditQuery(action="audit", outcome="failed"))
     assert refused["details"]["operation"] == "checkpoint"
@@ -110,7 +110,7 @@ def test_automatic_checkpoint_does_not_sign_a_forged_event(admin: Session) -> No
     forge_event(admin, move_head=True)  # event 7
     fill(admin, 1)  # events 8, 9 … and 10 would be signed
     admin.find_customers("phone", "13900000001")
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         assert connection.execute(select(audit_checkpoints.c.seq)).scalars().all() == []
 
 
@@ -172,7 +172,7 @@ def test_stray_row_beyond_the_head_is_named_and_stops_appends_with_the_repair_co
 
 def _tamper_body(admin: Session, seq: int, body: bytes | str, db_url: str) -> None:
     """Replace event ``seq``'s body and recompute its hash (so only the record is wrong)."""
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         prev = connection.execute(
             select(audit_events.c.prev_hash).where(audit_events.c.seq == seq)
         ).scalar_one()
@@ -225,7 +225,7 @@ def test_a_malformed_body_gets_a_verdict_and_a_clean_export(
     fill(admin, 2)
     text_body = ""
     if body == "TEXT":
-        with admin._vault.engine.connect() as connection:
+        with admin._vault._engine.connect() as connection:
             body = bytes(
                 connection.execute(
                     select(audit_events.c.body).where(audit_events.c.seq == 3)
@@ -259,14 +259,14 @@ def test_a_malformed_body_gets_a_verdict_and_a_clean_export(
 def test_head_row_missing_or_behind_or_ahead_is_named(admin: Session) -> None:
     fill(admin, 2)
     seq, _ = head(admin)
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(update(audit_head).values(seq=seq + 5))
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         report = admin._vault.audit.verify(connection)
     assert str(report.problems[0]).startswith(f"event {seq + 1}: truncated")
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         connection.execute(delete(audit_head))
-    with admin._vault.engine.connect() as connection:
+    with admin._vault._engine.connect() as connection:
         report = admin._vault.audit.verify(connection)
     assert report.problems[0].kind == "malformed" and "audit_head" in report.problems[0].detail
     with pytest.raises(AuditChainBroken, match="chain head"):
@@ -338,7 +338,7 @@ def test_export_with_a_changed_line_is_named(admin: Session, tmp_path: Path) -> 
 
 
 def _break_audit_inserts(admin: Session, db_url: str) -> None:
-    with admin._vault.transaction() as connection:
+    with admin._vault._transaction() as connection:
         if db_url.startswith("sqlite"):
             connection.exec_driver_sql(
                 "CREATE TRIGGER audit_down BEFORE INSERT ON audit_events "

@@ -59,7 +59,7 @@ def test_a_database_owner_with_the_master_key_cannot_re_sign_the_log(admin: Sess
     report = admin.audit_verify()
     # Every event's MAC and every checkpoint's signature is by a key this vault does not use.
     assert not report.ok and report.problems[0].kind in {"unauthenticated", "bad-signature"}
-    with admin._vault.transaction() as connection:  # MACs dropped: the signature still fails
+    with admin._vault._transaction() as connection:  # MACs dropped: the signature still fails
         connection.execute(update(audit_events).values(mac=None))
     assert admin.audit_verify().problems[0].kind == "bad-signature"
     with pytest.raises(Exception, match="checkpoint refused"):

@@ -49,7 +49,7 @@ from vault.audit.events import AuditEvent
 from vault.audit.ids import SortedIds
 from vault.crypto._hazmat import ed25519_public_key
 from vault.errors import AuditChainBroken, InvalidValue, StoreError, VaultError
-from vault.export.writers import neutralise
+from vault.serialise import neutralise
 from vault.store._bulk import BulkInsert
 from vault.store.engine import utcnow
 from vault.store.schema import (

@@ -903,13 +903,17 @@ def audit_checkpoint(
 
 
 @audit.command("rotate-signing-key")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def audit_rotate_signing_key(state: State) -> None:
+def audit_rotate_signing_key(state: State, as_json: bool) -> None:
     """Switch to a new audit signing key; the old public key stays valid for old checkpoints.
 
     Checkpoints with the old key first (verified), then with the new one. Stop the vault's
     other processes first and restart them after: they sign with the key they opened with."""
     old, new = state.session().audit_rotate_signing_key()
+    if as_json:
+        emit_json({"algorithm": "Ed25519", "old_public_key": old.hex(), "public_key": new.hex()})
+        return
     click.echo(f"Old public key: {old.hex()} (kept for earlier checkpoints)")
     click.echo(f"New public key: {new.hex()}")
 
@@ -921,8 +925,9 @@ def audit_rotate_signing_key(state: State) -> None:
     required=True,
     help="Where to keep the removed rows (JSON Lines, 0600).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print JSON only.")
 @pass_state
-def audit_remove_stray(state: State, evidence: Path) -> None:
+def audit_remove_stray(state: State, evidence: Path, as_json: bool) -> None:
     """Remove events stored beyond the chain head (written around the vault), keeping them."""
     from vault.audit.log import private_output
 
@@ -931,6 +936,14 @@ def audit_remove_stray(state: State, evidence: Path) -> None:
         removed = session.audit_remove_stray()
         for row in removed:
             handle.write(json.dumps(row) + "\n")
+    if as_json:
+        emit_json(
+            {
+                "removed": [{"seq": r["seq"], "hash": r["hash"]} for r in removed],
+                "evidence": str(evidence),
+            }
+        )
+        return
     click.echo(f"Removed {len(removed)} stray events; kept in {evidence}.", err=True)
 
 

@@ -19,16 +19,12 @@ from datetime import UTC, datetime
 from typing import IO, Any, ClassVar, cast
 from unicodedata import east_asian_width
 
+from vault.serialise import neutralise
+
 Cell = str | None
 UTF8_BOM = b"\xef\xbb\xbf"
 # A spreadsheet reads a cell starting with one of these as a formula (or a DDE call): =, +, -,
 # @, and tab / carriage return before them (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: str) -> str:
-    """A cell a spreadsheet will show as text: a leading ``'`` before a formula trigger."""
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 # Values of these field types were validated on the way in (vault/fields/normalise.py); one that

@@ -2,7 +2,8 @@
 
 from vault.export.formats import export_formats
 from vault.export.manifest import ExportManifest, manifest_path
-from vault.export.writers import CsvWriter, ExportWriter, JsonlWriter, XlsxWriter, neutralise
+from vault.export.writers import CsvWriter, ExportWriter, JsonlWriter, XlsxWriter
+from vault.serialise import neutralise
 
 __all__ = [
     "CsvWriter",

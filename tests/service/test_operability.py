@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -58,7 +59,13 @@ def test_the_access_log_names_ids_and_outcomes_never_data(
 ) -> None:
     with logging_at_info():
         requests(world)
-    output = capsys.readouterr().err
+        # The server writes a request's access line after its response has gone out: wait
+        # (briefly) for the last one rather than read the log before it is written.
+        output = ""
+        deadline = time.monotonic() + 5
+        while output.count('"event": "request"') < 4 and time.monotonic() < deadline:
+            output += capsys.readouterr().err
+            time.sleep(0.02)
     check_access_log(world, output)
 
 

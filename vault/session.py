@@ -541,12 +541,22 @@ class Session(
         if query.customer is not None:
             query = replace(query, customer=self._audit_reference(query.customer))
         purpose = self.authorize("audit")
-        return self._audited(
-            AuditEvent(
-                action="audit", purpose=purpose, details={"operation": "export", "format": fmt}
-            ),
-            lambda c: self._vault.audit.export(c, query, out, fmt),
+        event = AuditEvent(
+            action="audit", purpose=purpose, details={"operation": "export", "format": fmt}
         )
+        # Committed before the first line is written (to a file, stdout or an HTTP client):
+        # if it cannot be, nothing leaves. The export then reads the log, this event included.
+        self._record(event)
+        try:
+            with self._vault._reader.connect() as connection, connection.begin():
+                return self._vault.audit.export(connection, query, out, fmt)
+        except Exception as failure:
+            error = self._failed(
+                replace(event, details={**event.details, "phase": "failed"}), failure
+            )
+            if error is failure:
+                raise
+            raise error from failure
 
     def audit_verify(self, external: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Verify the chain. The verify event itself is appended after the walk; if even that

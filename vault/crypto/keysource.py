@@ -60,6 +60,20 @@ def encode_key(key: bytes) -> str:
     return base64.b64encode(key).decode()
 
 
+def _read_private(path: Path, what: str, *, missing_hint: str) -> str:
+    """The text of a key file that exists and that only its owner may read (mode 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyUnavailable(f"{what} {path} does not exist", hint=missing_hint) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyUnavailable(
+            f"{what} {path} is accessible by other users (mode {stat.S_IMODE(mode):04o})",
+            hint=f"Run `chmod 600 {path}`; the vault refuses a key others can read.",
+        )
+    return path.read_text()
+
+
 class FileKeySource(KeySource):
     """A JSON key file (mode 0600) holding every master key version made for this vault."""
 
@@ -69,21 +83,14 @@ class FileKeySource(KeySource):
         self.path = path
 
     def _read(self) -> dict[int, bytes]:
+        text = _read_private(
+            self.path,
+            "master key file",
+            missing_hint="Run `vault init` to create a vault, or point VAULT_HOME at an "
+            "existing one.",
+        )
         try:
-            mode = self.path.stat().st_mode
-        except FileNotFoundError:
-            raise KeyUnavailable(
-                f"master key file {self.path} does not exist",
-                hint="Run `vault init` to create a vault, or point VAULT_HOME at an existing one.",
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyUnavailable(
-                f"master key file {self.path} is accessible by other users "
-                f"(mode {stat.S_IMODE(mode):04o})",
-                hint=f"Run `chmod 600 {self.path}`; the vault refuses a key others can read.",
-            )
-        try:
-            data: Any = json.loads(self.path.read_text())
+            data: Any = json.loads(text)
             if data.get("format") != KEY_FILE_FORMAT or not isinstance(data.get("keys"), dict):
                 raise ValueError
             return {
@@ -269,21 +276,14 @@ class FileSigningKey(SigningKeySource):
         return f"the file {self.path}"
 
     def load(self) -> bytes:
+        text = _read_private(
+            self.path,
+            "audit signing key file",
+            missing_hint="Restore it from where you keep it, or set audit_key_file in "
+            "settings.toml.",
+        )
         try:
-            mode = self.path.stat().st_mode
-        except FileNotFoundError:
-            raise KeyUnavailable(
-                f"audit signing key file {self.path} does not exist",
-                hint="Restore it from where you keep it, or set audit_key_file in settings.toml.",
-            ) from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyUnavailable(
-                f"audit signing key file {self.path} is accessible by other users "
-                f"(mode {stat.S_IMODE(mode):04o})",
-                hint=f"Run `chmod 600 {self.path}`; the vault refuses a key others can read.",
-            )
-        try:
-            data: Any = json.loads(self.path.read_text())
+            data: Any = json.loads(text)
             if data.get("format") != SIGNING_KEY_FILE_FORMAT:
                 raise ValueError
             return _decode_key(str(data["seed"]), f"the seed in {self.path}")
